@@ -1,0 +1,279 @@
+package locallog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config configures a Log.
+type Config struct {
+	Fsync              FsyncPolicy
+	IndexIntervalBytes int              // bytes between sparse index entries; default 4096
+	Logger             *slog.Logger     // default slog.Default()
+	Now                func() time.Time // clock for segment.ms and retention.ms; default time.Now
+	OpenFile           OpenFileFunc     // opens segment files; default os.OpenFile
+	// TickInterval is how often Run checks segment.ms and interval fsyncs;
+	// default 100ms.
+	TickInterval time.Duration
+	// RetentionInterval is how often Run applies retention; default 10s.
+	RetentionInterval time.Duration
+}
+
+// Log is the set of local partitions under one directory.
+type Log struct {
+	dir string
+	cfg Config
+
+	mu     sync.Mutex // guards below
+	parts  map[string]*Partition
+	dirty  map[*Partition]struct{} // waiting for the flusher (FsyncAlways)
+	closed bool
+
+	wake chan struct{} // cap 1: the flusher has work
+}
+
+// Open prepares the log rooted at dir, creating it if needed. Partitions are
+// opened one by one with OpenPartition.
+func Open(dir string, cfg Config) (*Log, error) {
+	if cfg.IndexIntervalBytes <= 0 {
+		cfg.IndexIntervalBytes = 4096
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.OpenFile == nil {
+		cfg.OpenFile = osOpenFile
+	}
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = 100 * time.Millisecond
+	}
+	if cfg.Fsync.Mode == FsyncInterval && cfg.Fsync.Interval < cfg.TickInterval {
+		cfg.TickInterval = cfg.Fsync.Interval
+	}
+	if cfg.RetentionInterval <= 0 {
+		cfg.RetentionInterval = 10 * time.Second
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open local log: %w", err)
+	}
+	return &Log{
+		dir:   dir,
+		cfg:   cfg,
+		parts: make(map[string]*Partition),
+		dirty: make(map[*Partition]struct{}),
+		wake:  make(chan struct{}, 1),
+	}, nil
+}
+
+// Names lists the partition directories present on disk, opened or not, so
+// the owner can remove the ones it no longer knows.
+func (l *Log) Names() ([]string, error) {
+	ents, err := os.ReadDir(l.dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+// OpenPartition opens the partition stored under name, creating it empty if
+// it does not exist, and recovers it: the active segment is validated batch
+// by batch and cut at the first torn or corrupt batch, missing or damaged
+// indexes are rebuilt and producer state is restored. A damaged sealed
+// segment is an error wrapping ErrCorrupt.
+func (l *Log) OpenPartition(name string, cfg PartitionConfig) (*Partition, error) {
+	if name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
+		return nil, fmt.Errorf("open partition: bad name %q", name)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, ErrClosed
+	}
+	if p, ok := l.parts[name]; ok {
+		return p, nil
+	}
+	p := &Partition{log: l, name: name, dir: filepath.Join(l.dir, name), cfg: cfg, producers: make(producers)}
+	if err := p.recover(); err != nil {
+		return nil, fmt.Errorf("open partition %s: %w", name, err)
+	}
+	l.parts[name] = p
+	return p, nil
+}
+
+// RemovePartition closes the partition and deletes its files. Removing a
+// partition that does not exist is not an error.
+func (l *Log) RemovePartition(name string) error {
+	l.mu.Lock()
+	p := l.parts[name]
+	delete(l.parts, name)
+	delete(l.dirty, p)
+	l.mu.Unlock()
+	if p != nil {
+		p.mu.Lock()
+		p.failed = ErrClosed // no fsync or snapshot for data about to be deleted
+		p.mu.Unlock()
+		_ = p.close()
+	}
+	if name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
+		return fmt.Errorf("remove partition: bad name %q", name)
+	}
+	if err := os.RemoveAll(filepath.Join(l.dir, name)); err != nil {
+		return fmt.Errorf("remove partition %s: %w", name, err)
+	}
+	return syncDir(l.dir)
+}
+
+// requestSync hands p to the flusher so that records appended without a
+// waiting acks=all producer still become durable and visible promptly.
+func (l *Log) requestSync(p *Partition) {
+	if l.cfg.Fsync.Mode != FsyncAlways {
+		return
+	}
+	l.mu.Lock()
+	l.dirty[p] = struct{}{}
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run does the log's background work until ctx is done: the flusher (with
+// FsyncAlways), rolling segments by segment.ms, interval fsyncs and
+// retention. It returns after its goroutines have exited.
+func (l *Log) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	if l.cfg.Fsync.Mode == FsyncAlways {
+		wg.Go(func() { l.flush(ctx) })
+	}
+	tick := time.NewTicker(l.cfg.TickInterval)
+	defer tick.Stop()
+	lastFsync, lastRetention := l.cfg.Now(), l.cfg.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return nil
+		case <-tick.C:
+		}
+		now := l.cfg.Now()
+		doFsync := l.cfg.Fsync.Mode == FsyncInterval && now.Sub(lastFsync) >= l.cfg.Fsync.Interval
+		doRetention := now.Sub(lastRetention) >= l.cfg.RetentionInterval
+		if doFsync {
+			lastFsync = now
+		}
+		if doRetention {
+			lastRetention = now
+		}
+		for _, p := range l.partitions() {
+			if err := p.rollIfAged(now); err != nil {
+				l.cfg.Logger.Error("roll segment", "partition", p.name, "err", err)
+			}
+			if doFsync {
+				if err := p.sync(); err != nil {
+					l.cfg.Logger.Error("fsync", "partition", p.name, "err", err)
+				}
+			}
+			if doRetention {
+				if _, err := p.EnforceRetention(now); err != nil {
+					l.cfg.Logger.Error("retention", "partition", p.name, "err", err)
+				}
+			}
+		}
+	}
+}
+
+func (l *Log) flush(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.wake:
+		}
+		l.mu.Lock()
+		ps := make([]*Partition, 0, len(l.dirty))
+		for p := range l.dirty {
+			ps = append(ps, p)
+		}
+		clear(l.dirty)
+		l.mu.Unlock()
+		for _, p := range ps {
+			if err := p.sync(); err != nil {
+				l.cfg.Logger.Error("fsync", "partition", p.name, "err", err)
+			}
+		}
+	}
+}
+
+func (l *Log) partitions() []*Partition {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ps := make([]*Partition, 0, len(l.parts))
+	for _, p := range l.parts {
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// Close syncs and closes every partition. It is idempotent; later calls on
+// partitions return ErrClosed.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	ps := make([]*Partition, 0, len(l.parts))
+	for _, p := range l.parts {
+		ps = append(ps, p)
+	}
+	l.mu.Unlock()
+	var errs []error
+	for _, p := range ps {
+		if err := p.close(); err != nil {
+			errs = append(errs, fmt.Errorf("close %s: %w", p.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// listByExt returns the offsets named by files "%020d<ext>" in dir, sorted.
+func listByExt(dir, ext string) ([]int64, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var offs []int64
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasSuffix(name, ext) || e.IsDir() {
+			continue
+		}
+		off, err := strconv.ParseInt(strings.TrimSuffix(name, ext), 10, 64)
+		if err != nil || off < 0 {
+			continue
+		}
+		offs = append(offs, off)
+	}
+	sort.Slice(offs, func(i, j int) bool { return offs[i] < offs[j] })
+	return offs, nil
+}

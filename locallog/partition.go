@@ -1,0 +1,414 @@
+package locallog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/strata-io/strata/batch"
+)
+
+// PartitionConfig holds the topic configs that drive one partition's log.
+type PartitionConfig struct {
+	SegmentBytes   int64         // segment.bytes
+	SegmentMs      time.Duration // segment.ms; zero or negative never rolls by age
+	RetentionMs    time.Duration // retention.ms; negative keeps forever
+	RetentionBytes int64         // retention.bytes; negative means no limit
+}
+
+// Offsets are a partition's bounds: LogStart <= HighWatermark <= LogEnd.
+type Offsets struct {
+	LogStart      int64
+	HighWatermark int64
+	LogEnd        int64
+}
+
+// AppendResult reports where a batch landed.
+type AppendResult struct {
+	BaseOffset int64
+	LastOffset int64
+	LogStart   int64
+	// Duplicate is set when the batch is a retry of one of its producer's
+	// last five batches; nothing was appended and the offsets are the
+	// original ones.
+	Duplicate bool
+}
+
+// SegmentInfo describes one local segment.
+type SegmentInfo struct {
+	BaseOffset int64
+	EndOffset  int64 // next offset after the segment's last record
+	SizeBytes  int64
+	Sealed     bool
+}
+
+// Partition is the local log of one topic partition.
+type Partition struct {
+	log  *Log
+	name string
+	dir  string
+
+	syncMu sync.Mutex // serializes fsyncs; taken before mu
+
+	mu        sync.RWMutex // guards below
+	cfg       PartitionConfig
+	segs      []*segment // ascending base; the last is active
+	logStart  int64
+	hw        int64
+	hwPos     int64 // position of hw in the active segment (FsyncAlways)
+	logEnd    int64
+	synced    int64 // end of what has been fsynced
+	producers producers
+	failed    error // sticky: a write or fsync failed, the partition refuses appends
+	closed    bool
+
+	watchMu  sync.Mutex // guards below
+	watchers map[int]func()
+	nextW    int
+}
+
+func (p *Partition) fsyncAlways() bool { return p.log.cfg.Fsync.Mode == FsyncAlways }
+
+// Offsets returns the partition's current bounds.
+func (p *Partition) Offsets() Offsets {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return Offsets{LogStart: p.logStart, HighWatermark: p.hw, LogEnd: p.logEnd}
+}
+
+// Config returns the partition's current configuration.
+func (p *Partition) Config() PartitionConfig {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.cfg
+}
+
+// SetConfig replaces the partition's configuration; it applies from the next
+// append, roll check and retention pass.
+func (p *Partition) SetConfig(cfg PartitionConfig) {
+	p.mu.Lock()
+	p.cfg = cfg
+	p.mu.Unlock()
+}
+
+// Segments describes the local segments, oldest first.
+func (p *Partition) Segments() []SegmentInfo {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	out := make([]SegmentInfo, len(p.segs))
+	for i, s := range p.segs {
+		out[i] = SegmentInfo{BaseOffset: s.base, EndOffset: s.end, SizeBytes: s.size, Sealed: s.sealed}
+	}
+	return out
+}
+
+// Watch registers fn to be called whenever the high watermark or log start
+// moves. fn runs on the goroutine that moved it and must not block; it is
+// typically a non-blocking send on a buffered channel. The returned cancel
+// removes it.
+func (p *Partition) Watch(fn func()) (cancel func()) {
+	p.watchMu.Lock()
+	defer p.watchMu.Unlock()
+	if p.watchers == nil {
+		p.watchers = make(map[int]func())
+	}
+	id := p.nextW
+	p.nextW++
+	p.watchers[id] = fn
+	return func() {
+		p.watchMu.Lock()
+		delete(p.watchers, id)
+		p.watchMu.Unlock()
+	}
+}
+
+func (p *Partition) notify() {
+	p.watchMu.Lock()
+	defer p.watchMu.Unlock()
+	for _, fn := range p.watchers {
+		fn()
+	}
+}
+
+// Append writes one record batch, which must already have passed
+// batch.Validate, at the end of the log. It assigns offsets by rewriting the
+// batch's base offset in b, checks idempotent producer sequences
+// (ErrOutOfOrderSequence, ErrInvalidProducerEpoch) and answers a retry of a
+// recent batch with its original offsets without appending. Append returns
+// once the bytes are written to the file; WaitDurable waits for fsync.
+func (p *Partition) Append(b []byte) (AppendResult, error) {
+	h, err := batch.ParseHeader(b)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if h.Size() != len(b) {
+		return AppendResult{}, fmt.Errorf("append %d bytes holding a %d-byte batch: %w", len(b), h.Size(), batch.ErrCorrupt)
+	}
+	res, advanced, err := p.appendLocked(h, b)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if advanced {
+		p.notify()
+	} else if !res.Duplicate {
+		p.log.requestSync(p)
+	}
+	return res, nil
+}
+
+func (p *Partition) appendLocked(h batch.Header, b []byte) (res AppendResult, advanced bool, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return res, false, ErrClosed
+	}
+	if p.failed != nil {
+		return res, false, p.failed
+	}
+	if h.ProducerID >= 0 {
+		dup, err := p.producers.check(h)
+		if err != nil {
+			return res, false, err
+		}
+		if dup != nil {
+			return AppendResult{BaseOffset: dup.firstOffset, LastOffset: dup.lastOffset, LogStart: p.logStart, Duplicate: true}, false, nil
+		}
+	}
+	base := p.logEnd
+	last := base + int64(h.LastOffsetDelta)
+	act := p.segs[len(p.segs)-1]
+	if act.size > 0 && (act.size+int64(len(b)) > p.cfg.SegmentBytes || !act.fits(len(b), last)) {
+		if err := p.rollLocked(); err != nil {
+			return res, false, err
+		}
+		act = p.segs[len(p.segs)-1]
+	}
+	batch.SetBaseOffset(b, base)
+	batch.SetLeaderEpoch(b, 0)
+	h.BaseOffset = base
+	pos := act.size
+	if _, err := act.f.WriteAt(b, pos); err != nil {
+		// Cut back whatever part reached the file so the next append starts
+		// on a batch boundary; if even that fails, stop taking writes.
+		if terr := act.f.Truncate(pos); terr != nil {
+			p.failed = fmt.Errorf("partition %s: write failed (%v) and could not be undone: %w", p.name, err, terr)
+		}
+		return res, false, fmt.Errorf("append to %s: %w", act.path, err)
+	}
+	if act.size == 0 {
+		act.firstAppend = p.log.cfg.Now()
+	}
+	act.track(h, pos, int64(p.log.cfg.IndexIntervalBytes))
+	p.logEnd = act.end
+	p.producers.update(h, base)
+	res = AppendResult{BaseOffset: base, LastOffset: last, LogStart: p.logStart}
+	if !p.fsyncAlways() {
+		p.hw = p.logEnd
+		return res, true, nil
+	}
+	return res, false, nil
+}
+
+// rollLocked seals the active segment (fsync, index file, producer snapshot)
+// and starts a new one at logEnd. An empty active segment is not rolled.
+func (p *Partition) rollLocked() error {
+	act := p.segs[len(p.segs)-1]
+	if act.size == 0 {
+		return nil
+	}
+	if err := act.f.Sync(); err != nil {
+		p.failed = fmt.Errorf("partition %s: fsync %s: %w", p.name, act.path, err)
+		return p.failed
+	}
+	if err := writeFileAtomic(segmentPath(p.dir, act.base, ".idx"), act.encodeMeta()); err != nil {
+		return fmt.Errorf("seal %s: %w", act.path, err)
+	}
+	if err := writeFileAtomic(segmentPath(p.dir, p.logEnd, ".snapshot"), p.producers.encode()); err != nil {
+		return fmt.Errorf("seal %s: producer snapshot: %w", act.path, err)
+	}
+	next, err := p.createSegment(p.logEnd)
+	if err != nil {
+		return err
+	}
+	act.sealed = true
+	p.segs = append(p.segs, next)
+	p.synced = max(p.synced, act.end)
+	if p.hw < act.end {
+		p.hw = act.end
+	}
+	p.hwPos = 0
+	p.removeOldSnapshotsLocked()
+	p.log.cfg.Logger.Debug("segment sealed", "partition", p.name, "base", act.base, "end", act.end, "bytes", act.size)
+	return nil
+}
+
+func (p *Partition) createSegment(base int64) (*segment, error) {
+	path := segmentPath(p.dir, base, ".log")
+	f, err := p.log.cfg.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create segment: %w", err)
+	}
+	if err := syncDir(p.dir); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("create segment: %w", err)
+	}
+	return newSegment(f, path, base), nil
+}
+
+// Roll seals the active segment now if it holds any records.
+func (p *Partition) Roll() error {
+	p.mu.Lock()
+	err := p.rollLocked()
+	p.mu.Unlock()
+	p.notify()
+	return err
+}
+
+// rollIfAged seals the active segment once its first record has waited
+// segment.ms, so an idle partition's records still leave the active segment
+// in bounded time.
+func (p *Partition) rollIfAged(now time.Time) error {
+	p.mu.Lock()
+	act := p.segs[len(p.segs)-1]
+	due := !p.closed && p.failed == nil && act.size > 0 && p.cfg.SegmentMs > 0 && now.Sub(act.firstAppend) >= p.cfg.SegmentMs
+	var err error
+	if due {
+		err = p.rollLocked()
+	}
+	p.mu.Unlock()
+	if due {
+		p.notify()
+	}
+	return err
+}
+
+// WaitDurable blocks until every record below end is durable under the fsync
+// policy: with FsyncAlways by a group-committed fsync (one fsync releases
+// every caller whose bytes it covers), otherwise at once. A failed fsync is
+// returned and makes the partition refuse further appends.
+func (p *Partition) WaitDurable(ctx context.Context, end int64) error {
+	if !p.fsyncAlways() {
+		return nil
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p.mu.RLock()
+		hw, failed, closed := p.hw, p.failed, p.closed
+		p.mu.RUnlock()
+		if hw >= end {
+			return nil
+		}
+		if failed != nil {
+			return failed
+		}
+		if closed {
+			return ErrClosed
+		}
+		if err := p.sync(); err != nil {
+			return err
+		}
+	}
+}
+
+// sync makes everything appended so far durable and, with FsyncAlways,
+// visible. Concurrent callers queue on syncMu; each finds its bytes already
+// covered by the fsync before it or covers them with one fsync for all.
+func (p *Partition) sync() error {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
+	p.mu.RLock()
+	if p.closed || p.synced >= p.logEnd {
+		p.mu.RUnlock()
+		return nil
+	}
+	act := p.segs[len(p.segs)-1]
+	target, pos := p.logEnd, act.size
+	act.acquire()
+	p.mu.RUnlock()
+	err := act.f.Sync()
+	act.release()
+	p.mu.Lock()
+	if err != nil {
+		p.failed = fmt.Errorf("partition %s: fsync %s: %w", p.name, act.path, err)
+		p.mu.Unlock()
+		return p.failed
+	}
+	advanced := false
+	p.synced = max(p.synced, target)
+	if p.fsyncAlways() && target > p.hw {
+		p.hw = target
+		if p.segs[len(p.segs)-1] == act {
+			p.hwPos = pos
+		}
+		advanced = true
+	}
+	p.mu.Unlock()
+	if advanced {
+		p.notify()
+	}
+	return nil
+}
+
+// visibleSizeLocked is how many bytes of s a reader may see.
+func (p *Partition) visibleSizeLocked(s *segment) int64 {
+	if p.fsyncAlways() && s == p.segs[len(p.segs)-1] {
+		return p.hwPos
+	}
+	return s.size
+}
+
+// segmentForLocked returns the segment whose range holds off, or nil.
+func (p *Partition) segmentForLocked(off int64) *segment {
+	i := sort.Search(len(p.segs), func(i int) bool { return p.segs[i].base > off }) - 1
+	if i < 0 || off >= p.segs[i].end {
+		return nil
+	}
+	return p.segs[i]
+}
+
+func (p *Partition) removeOldSnapshotsLocked() {
+	// Keep the two newest: recovery needs one at or below the active base.
+	snaps, err := listByExt(p.dir, ".snapshot")
+	if err != nil || len(snaps) <= 2 {
+		return
+	}
+	for _, off := range snaps[:len(snaps)-2] {
+		_ = os.Remove(segmentPath(p.dir, off, ".snapshot"))
+	}
+}
+
+// close syncs and closes the partition's files, leaving a producer snapshot
+// at logEnd so the next Open need not rescan.
+func (p *Partition) close() error {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	var errs []error
+	act := p.segs[len(p.segs)-1]
+	if p.failed == nil {
+		if err := act.f.Sync(); err != nil {
+			errs = append(errs, fmt.Errorf("fsync %s: %w", act.path, err))
+		} else if err := writeFileAtomic(segmentPath(p.dir, p.logEnd, ".snapshot"), p.producers.encode()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, s := range p.segs {
+		s.release()
+	}
+	if len(errs) > 0 {
+		p.log.cfg.Logger.Error("partition close", slog.String("partition", p.name), slog.Any("err", errors.Join(errs...)))
+	}
+	return errors.Join(errs...)
+}
