@@ -1,0 +1,91 @@
+# Strata. `make` lists the targets; `make run` and `make test` are the two
+# commands the README promises.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO        ?= go
+# git describe fails without tags (--always falls back to the commit) and
+# without commits or git at all (then the version is "dev").
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+# Extra arguments for `make run`, e.g. make run ARGS='--fsync never'.
+ARGS      ?=
+TEST_TAGS := invariants
+# Per fuzz target: `make fuzz` (FUZZTIME=30s), `make test` (5s each).
+FUZZTIME  ?= 30s
+BENCHTIME ?= 1x
+# Go tools the tests need, installed into .tools/bin by `make tools`
+# (module@version, space-separated). None yet.
+TOOLS     :=
+TOOLS_BIN := $(CURDIR)/.tools/bin
+
+.PHONY: help build run tools test test-race fuzz fuzz-short bench cover fmt check-fmt vet lint clean
+
+help: ## list the targets
+	@echo "Usage: make <target> [VAR=value]"
+	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+build: ## build bin/strata with version info
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/strata ./cmd/strata
+
+run: build ## build, then run `strata serve` with the defaults (add flags with ARGS='...')
+	./bin/strata serve $(ARGS)
+
+tools: ## download modules and install the Go tools the tests need
+	$(GO) mod download
+	$(if $(strip $(TOOLS)),GOBIN=$(TOOLS_BIN) $(GO) install $(TOOLS))
+
+test: tools ## the whole suite: every test with -tags invariants under -race, then each fuzz target briefly
+	CGO_ENABLED=1 $(GO) test -tags $(TEST_TAGS) -race -count=1 -timeout 25m ./...
+	$(call run-fuzz,5s)
+
+test-race: test ## alias of test (which always runs under -race)
+
+fuzz: ## run every Fuzz* target for FUZZTIME each (default 30s)
+	$(call run-fuzz,$(FUZZTIME))
+
+fuzz-short: ## run every Fuzz* target for 5s each
+	$(call run-fuzz,5s)
+
+# run-fuzz runs each `func FuzzX(` found in a _test.go file of the module for
+# $(1), one target at a time (go test -fuzz takes one package and one target).
+define run-fuzz
+	@n=0; \
+	for file in $$(grep -rlE --include='*_test.go' --exclude-dir=.git --exclude-dir=.tools \
+			--exclude-dir=testdata --exclude-dir=bin '^func Fuzz[A-Za-z0-9_]*\(' . | sort); do \
+		pkg=$$(dirname "$$file"); \
+		for name in $$(sed -nE 's/^func (Fuzz[A-Za-z0-9_]*)\(.*/\1/p' "$$file"); do \
+			echo "fuzz $$pkg $$name for $(1)"; \
+			$(GO) test -tags $(TEST_TAGS) -run '^$$' -fuzz "^$$name\$$" -fuzztime $(1) -fuzzminimizetime 3s "$$pkg"; \
+			n=$$((n+1)); \
+		done; \
+	done; \
+	echo "fuzzed $$n targets for $(1) each"
+endef
+
+bench: ## run the benchmark in ./bench (Strata against kfake; BENCHTIME=1x)
+	@test -d bench || { echo "make bench: ./bench does not exist yet" >&2; exit 1; }
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 30m ./bench/
+
+cover: ## unit tests with a coverage profile in cover.out
+	$(GO) test -tags $(TEST_TAGS) -count=1 -timeout 25m -coverprofile=cover.out ./...
+	$(GO) tool cover -func=cover.out | tail -n 1
+
+GOFILES = $$(find . -name '*.go' -not -path './.git/*' -not -path './.tools/*' -not -path './bin/*' -not -path '*/testdata/*')
+
+fmt: ## format the Go code with gofmt
+	gofmt -w $(GOFILES)
+
+check-fmt: ## fail if gofmt would change a file
+	@out=$$(gofmt -l $(GOFILES)); \
+	if [ -n "$$out" ]; then echo "gofmt would change these files (run make fmt):"; echo "$$out"; exit 1; fi
+
+vet: ## go vet, with the test build tags
+	$(GO) vet -tags $(TEST_TAGS) ./...
+
+lint: vet ## static checks (go vet for now)
+
+clean: ## remove build and test outputs
+	rm -rf bin cover.out

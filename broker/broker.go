@@ -1,0 +1,496 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/strata-io/strata/locallog"
+)
+
+// drainTimeout bounds how long shutdown waits for in-flight requests before
+// it closes the connections that still have some.
+const drainTimeout = 5 * time.Second
+
+// partitionsDir is the local log's directory under Config.DataDir.
+const partitionsDir = "partitions"
+
+// ErrClosed is returned by Run on a broker that was closed before it ran.
+var ErrClosed = errors.New("broker: closed")
+
+// Broker is a single Kafka-compatible broker serving topics from a local
+// log. Open recovers it and binds its listener, Run serves until its
+// context ends, Close releases everything.
+type Broker struct {
+	cfg       Config
+	logger    *slog.Logger
+	log       *locallog.Log
+	ln        net.Listener
+	dirLock   *os.File
+	clusterID string
+	nodeID    int32
+	host      string // advertised to clients
+	port      int32
+
+	topicSet atomic.Pointer[topicSet] // replaced under adminMu
+
+	adminMu     sync.Mutex // guards below; serializes metadata changes and their persistence
+	pidNext     int64      // next producer ID to hand out
+	pidBlockEnd int64      // producer IDs below this are persisted as possibly used
+
+	connMu   sync.Mutex // guards below
+	conns    map[*conn]struct{}
+	draining bool
+	connWG   sync.WaitGroup // one per serving connection
+
+	ready          atomic.Bool
+	waitingFetches atomic.Int64 // long-poll fetches now waiting for appends
+
+	stateMu sync.Mutex // guards below
+	running bool
+	closed  bool
+
+	quit      chan struct{} // closed by Close
+	quitOnce  sync.Once
+	runDone   chan struct{} // closed when Run returns
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// PartitionStatus is one partition's bounds, as GET /v1/partitions reports
+// them.
+type PartitionStatus struct {
+	Topic          string `json:"topic"`
+	Partition      int32  `json:"partition"`
+	LogStartOffset int64  `json:"logStartOffset"`
+	HighWatermark  int64  `json:"highWatermark"`
+	LogEndOffset   int64  `json:"logEndOffset"`
+}
+
+// Open recovers the broker in cfg.DataDir — the topic metadata and every
+// partition's local log, removing partition directories no topic owns — and
+// binds the Kafka listener. The broker answers requests once Run is called.
+// The data directory is locked until Close.
+func Open(ctx context.Context, cfg Config) (_ *Broker, err error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	b := &Broker{
+		cfg:     cfg,
+		logger:  cfg.Logger,
+		conns:   make(map[*conn]struct{}),
+		quit:    make(chan struct{}),
+		runDone: make(chan struct{}),
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("open broker: %w", err)
+	}
+	if b.dirLock, err = lockDir(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("open broker: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = b.closeResources()
+		}
+	}()
+
+	meta, fresh, err := loadMeta(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("open broker: %w", err)
+	}
+	b.clusterID, b.nodeID = meta.ClusterID, meta.NodeID
+	b.pidNext, b.pidBlockEnd = meta.ProducerIDBlockEnd, meta.ProducerIDBlockEnd
+	if fresh {
+		if err := saveMeta(cfg.DataDir, meta); err != nil {
+			return nil, fmt.Errorf("open broker: %w", err)
+		}
+	}
+
+	b.log, err = locallog.Open(filepath.Join(cfg.DataDir, partitionsDir), locallog.Config{Fsync: cfg.Fsync, Logger: b.logger, OpenFile: cfg.openFile})
+	if err != nil {
+		return nil, fmt.Errorf("open broker: %w", err)
+	}
+	topics, err := b.recoverTopics(ctx, meta)
+	if err != nil {
+		return nil, fmt.Errorf("open broker: %w", err)
+	}
+	b.topicSet.Store(newTopicSet(topics))
+	if err := b.removeOrphans(topics); err != nil {
+		return nil, fmt.Errorf("open broker: %w", err)
+	}
+
+	if b.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, fmt.Errorf("open broker: %w", err)
+	}
+	if b.host, b.port, err = advertisedAddr(cfg, b.ln.Addr()); err != nil {
+		return nil, fmt.Errorf("open broker: %w", err)
+	}
+	b.logger.Info("broker open", "listen", b.ln.Addr().String(), "advertised", net.JoinHostPort(b.host, strconv.Itoa(int(b.port))),
+		"cluster", b.clusterID, "topics", len(topics), "fsync", cfg.Fsync.String())
+	return b, nil
+}
+
+// setDefaults fills zero fields of cfg and checks the rest.
+func (cfg *Config) setDefaults() error {
+	if cfg.DataDir == "" {
+		return errors.New("broker config: DataDir is required")
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if cfg.DefaultPartitions == 0 {
+		cfg.DefaultPartitions = 1
+	}
+	if cfg.SegmentBytes == 0 {
+		cfg.SegmentBytes = DefaultSegmentBytes
+	}
+	if cfg.SegmentMs == 0 {
+		cfg.SegmentMs = DefaultSegmentMs
+	}
+	if cfg.MaxRequestBytes == 0 {
+		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	switch {
+	case cfg.DefaultPartitions < 1 || cfg.DefaultPartitions > maxPartitions:
+		return fmt.Errorf("broker config: default partitions %d, want 1 to %d", cfg.DefaultPartitions, maxPartitions)
+	case cfg.SegmentBytes < minSegmentBytes || cfg.SegmentBytes > math.MaxInt32:
+		return fmt.Errorf("broker config: segment bytes %d, want %d to %d", cfg.SegmentBytes, minSegmentBytes, math.MaxInt32)
+	case cfg.SegmentMs < time.Millisecond:
+		return fmt.Errorf("broker config: segment.ms %v, want at least 1ms", cfg.SegmentMs)
+	case cfg.MaxRequestBytes < minRequestHeader:
+		return fmt.Errorf("broker config: max request bytes %d is too small", cfg.MaxRequestBytes)
+	}
+	return nil
+}
+
+// recoverTopics opens every partition of the topics in meta.
+func (b *Broker) recoverTopics(ctx context.Context, meta metaState) (map[string]*topic, error) {
+	topics := make(map[string]*topic, len(meta.Topics))
+	for _, mt := range meta.Topics {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		id, err := parseTopicID(mt.ID)
+		if err != nil {
+			return nil, err
+		}
+		t := &topic{name: mt.Name, id: id, configs: topicConfigs(mt.Configs)}
+		if t.configs == nil {
+			t.configs = topicConfigs{}
+		}
+		if t.settings, err = t.configs.settings(&b.cfg); err != nil {
+			return nil, fmt.Errorf("topic %s: %w", t.name, err)
+		}
+		if err := b.openPartitionsLocked(t, 0, int(mt.Partitions)); err != nil {
+			return nil, err
+		}
+		topics[t.name] = t
+	}
+	return topics, nil
+}
+
+// partitionDirPattern matches the directory names partitionDir makes.
+var partitionDirPattern = regexp.MustCompile(`^[0-9a-f]{32}-[0-9]+$`)
+
+// removeOrphans deletes partition directories that no topic owns: left by
+// a crash between creating a topic's directories and saving the metadata,
+// or between saving a deletion and removing the directories.
+func (b *Broker) removeOrphans(topics map[string]*topic) error {
+	names, err := b.log.Names()
+	if err != nil {
+		return err
+	}
+	known := make(map[string]bool)
+	for _, t := range topics {
+		for _, p := range t.partitions {
+			known[partitionDir(t.id, p.index)] = true
+		}
+	}
+	for _, name := range names {
+		if known[name] || !partitionDirPattern.MatchString(name) {
+			continue
+		}
+		b.logger.Warn("removing orphan partition directory", "dir", name)
+		if err := b.log.RemovePartition(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// advertisedAddr returns the host and port clients are told to connect to.
+func advertisedAddr(cfg Config, bound net.Addr) (string, int32, error) {
+	addr := cfg.AdvertisedAddr
+	if addr == "" {
+		host, _, err := net.SplitHostPort(cfg.Listen)
+		if err != nil {
+			return "", 0, fmt.Errorf("listen address %q: %w", cfg.Listen, err)
+		}
+		_, port, err := net.SplitHostPort(bound.String())
+		if err != nil {
+			return "", 0, err
+		}
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			// Listening on every interface: the host name is the best
+			// guess at an address clients can reach.
+			if host, err = os.Hostname(); err != nil {
+				host = "localhost"
+			}
+		}
+		addr = net.JoinHostPort(host, port)
+	}
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("advertised address %q: %w", addr, err)
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil || host == "" {
+		return "", 0, fmt.Errorf("advertised address %q: want host:port", addr)
+	}
+	return host, int32(port), nil
+}
+
+// Addr returns the address the Kafka listener is bound to.
+func (b *Broker) Addr() string { return b.ln.Addr().String() }
+
+// Ready reports whether the broker is recovered and accepting connections.
+func (b *Broker) Ready() bool { return b.ready.Load() }
+
+// Partitions returns the bounds of every partition, ordered by topic name
+// and partition; an empty slice, not nil, when there are none.
+func (b *Broker) Partitions() []PartitionStatus {
+	set := b.topics()
+	names := make([]string, 0, len(set.byName))
+	for name := range set.byName {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	out := []PartitionStatus{}
+	for _, name := range names {
+		for _, p := range set.byName[name].partitions {
+			o := p.log.Offsets()
+			out = append(out, PartitionStatus{
+				Topic:          name,
+				Partition:      p.index,
+				LogStartOffset: o.LogStart,
+				HighWatermark:  o.HighWatermark,
+				LogEndOffset:   o.LogEnd,
+			})
+		}
+	}
+	return out
+}
+
+// Run serves Kafka clients and runs the local log's background work until
+// ctx ends or Close is called. Then it stops accepting, lets in-flight
+// requests answer (long polls answer at once; after drainTimeout the rest
+// are cut off), closes the connections, syncs and closes the local log,
+// and returns after every goroutine it started has exited. A clean
+// shutdown returns nil.
+func (b *Broker) Run(ctx context.Context) error {
+	b.stateMu.Lock()
+	switch {
+	case b.closed:
+		b.stateMu.Unlock()
+		return ErrClosed
+	case b.running:
+		b.stateMu.Unlock()
+		return errors.New("broker: Run called twice")
+	}
+	b.running = true
+	b.stateMu.Unlock()
+	defer close(b.runDone)
+
+	// The log outlives the connections: acks=all requests being drained
+	// still wait for its flusher.
+	logCtx, stopLog := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLog()
+	logDone := make(chan error, 1)
+	go func() { logDone <- b.log.Run(logCtx) }()
+	stopAccept := make(chan struct{})
+	acceptDone := make(chan error, 1)
+	go func() { acceptDone <- b.acceptLoop(context.WithoutCancel(ctx), stopAccept) }()
+	b.ready.Store(true)
+
+	var errs []error
+	select {
+	case <-ctx.Done():
+	case <-b.quit:
+	case err := <-logDone:
+		logDone = nil
+		if err != nil {
+			errs = append(errs, fmt.Errorf("local log: %w", err))
+		}
+	case err := <-acceptDone:
+		acceptDone = nil
+		if err != nil {
+			errs = append(errs, fmt.Errorf("accept: %w", err))
+		}
+	}
+	b.ready.Store(false)
+	b.logger.Info("broker shutting down")
+
+	close(stopAccept)
+	_ = b.ln.Close()
+	if acceptDone != nil {
+		if err := <-acceptDone; err != nil {
+			errs = append(errs, fmt.Errorf("accept: %w", err))
+		}
+	}
+	b.drainConns()
+	stopLog()
+	if logDone != nil {
+		if err := <-logDone; err != nil && !errors.Is(err, context.Canceled) {
+			errs = append(errs, fmt.Errorf("local log: %w", err))
+		}
+	}
+	if err := b.closeResources(); err != nil {
+		errs = append(errs, err)
+	}
+	b.logger.Info("broker stopped")
+	return errors.Join(errs...)
+}
+
+// acceptLoop accepts connections until the listener is closed. Connections
+// get their contexts from base.
+func (b *Broker) acceptLoop(base context.Context, stop <-chan struct{}) error {
+	var backoff time.Duration
+	for {
+		nc, err := b.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// Out of file descriptors and the like: wait and retry, as
+			// net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			b.logger.Error("accept", "err", err, "retry_in", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-stop:
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+			continue
+		}
+		backoff = 0
+		b.logger.Debug("connection accepted", "remote", nc.RemoteAddr().String())
+		c := newConn(base, b, nc)
+		b.connMu.Lock()
+		if b.draining {
+			b.connMu.Unlock()
+			_ = nc.Close()
+			continue
+		}
+		b.conns[c] = struct{}{}
+		b.connWG.Add(1)
+		b.connMu.Unlock()
+		go func() {
+			defer b.connWG.Done()
+			c.serve()
+			b.connMu.Lock()
+			delete(b.conns, c)
+			b.connMu.Unlock()
+		}()
+	}
+}
+
+// drainConns asks every connection to answer what it has read and close,
+// waits up to drainTimeout, then cuts off the rest and waits for them.
+func (b *Broker) drainConns() {
+	b.connMu.Lock()
+	b.draining = true
+	for c := range b.conns {
+		c.drain()
+	}
+	b.connMu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		b.connWG.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(drainTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return
+	case <-t.C:
+	}
+	b.connMu.Lock()
+	b.logger.Warn("closing connections with unanswered requests", "conns", len(b.conns))
+	for c := range b.conns {
+		c.abort()
+	}
+	b.connMu.Unlock()
+	<-done
+}
+
+// Close stops a running broker as cancelling Run's context does, waits for
+// Run to return, and releases the listener, the local log and the data
+// directory lock. It is idempotent.
+func (b *Broker) Close() error {
+	b.stateMu.Lock()
+	b.closed = true
+	running := b.running
+	b.stateMu.Unlock()
+	b.quitOnce.Do(func() { close(b.quit) })
+	if running {
+		<-b.runDone
+	}
+	return b.closeResources()
+}
+
+// closeResources closes what Open acquired, once.
+func (b *Broker) closeResources() error {
+	b.closeOnce.Do(func() {
+		var errs []error
+		if b.ln != nil {
+			_ = b.ln.Close()
+		}
+		if b.log != nil {
+			if err := b.log.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close local log: %w", err))
+			}
+		}
+		if b.dirLock != nil {
+			if err := b.dirLock.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		b.closeErr = errors.Join(errs...)
+	})
+	return b.closeErr
+}
+
+// hostPort returns the advertised address as Metadata reports it.
+func (b *Broker) hostPort() (string, int32) { return b.host, b.port }
+
+// validClientSoftware mirrors Kafka's check of ApiVersions v3+ client
+// software names and versions: [a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?
+func validClientSoftware(s string) bool {
+	alnum := func(c byte) bool {
+		return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+	}
+	if s == "" || !alnum(s[0]) || !alnum(s[len(s)-1]) {
+		return false
+	}
+	return !strings.ContainsFunc(s, func(r rune) bool {
+		return r > 127 || !alnum(byte(r)) && r != '-' && r != '.'
+	})
+}

@@ -1,0 +1,265 @@
+package broker
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const (
+	// maxInFlight bounds the requests of one connection that are read but
+	// not yet answered. The reader stops reading when it is reached.
+	maxInFlight = 32
+	// keepWriteBuf is the largest response buffer a connection keeps
+	// between responses; a larger one (a big fetch) is dropped.
+	keepWriteBuf = 1 << 20
+	readBufSize  = 64 << 10
+	writeBufSize = 64 << 10
+)
+
+// conn is one client connection. Its reader goroutine reads, decodes and
+// handles requests one by one, in order; a handler's waiting part (reply
+// finish) runs on a goroutine of its own; the writer goroutine writes the
+// answers in request order.
+type conn struct {
+	b      *Broker
+	nc     net.Conn
+	logger *slog.Logger
+
+	// The connection's contexts live as long as it does (like net/http's
+	// per-connection context): ctx ends when the connection is torn down.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// pollCtx ends when draining starts or the connection is torn down.
+	pollCtx   context.Context
+	stopPolls context.CancelFunc
+	draining  atomic.Bool
+
+	queue   chan *inflight // reader → writer, in request order
+	waiters sync.WaitGroup // finish goroutines
+}
+
+// inflight is a request whose answer the writer has yet to write.
+type inflight struct {
+	corr int32
+	done chan struct{} // closed when resp is final; nil if it was at once
+	resp kmsg.Response // nil: nothing to write (acks=0 produce)
+}
+
+// newConn prepares nc for serve. base carries the values of Run's context
+// but not its cancellation: shutdown drains connections instead.
+func newConn(base context.Context, b *Broker, nc net.Conn) *conn {
+	ctx, cancel := context.WithCancel(base)
+	pollCtx, stopPolls := context.WithCancel(ctx)
+	return &conn{
+		b:         b,
+		nc:        nc,
+		logger:    b.logger.With("remote", nc.RemoteAddr().String()),
+		ctx:       ctx,
+		cancel:    cancel,
+		pollCtx:   pollCtx,
+		stopPolls: stopPolls,
+		queue:     make(chan *inflight, maxInFlight),
+	}
+}
+
+// serve runs the connection until the client goes away, sends something
+// the protocol cannot answer, or the broker drains it. It returns after the
+// connection's goroutines have exited and the socket is closed.
+func (c *conn) serve() {
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
+
+	graceful := c.readLoop()
+	if !graceful {
+		c.abort()
+	}
+	close(c.queue)
+	<-writerDone
+	c.waiters.Wait()
+	c.abort()
+}
+
+// abort tears the connection down at once: waits end, the socket closes.
+func (c *conn) abort() {
+	c.cancel()
+	_ = c.nc.Close()
+}
+
+// drain makes the connection stop reading requests and answer the ones it
+// has; long polls answer at once. serve returns once they are written.
+func (c *conn) drain() {
+	c.draining.Store(true)
+	c.stopPolls()
+	// Wake a reader blocked in Read; it sees draining and stops.
+	_ = c.nc.SetReadDeadline(time.Now())
+}
+
+// readLoop reads and handles requests until it cannot go on. It reports
+// whether it stopped gracefully (a drain), in which case the requests
+// already read are still answered.
+func (c *conn) readLoop() (graceful bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.logger.Error("panic serving connection; closing it", "panic", r, "stack", string(debug.Stack()))
+			graceful = false
+		}
+	}()
+	r := bufio.NewReaderSize(c.nc, readBufSize)
+	for {
+		frame, err := readFrame(r, c.b.cfg.MaxRequestBytes)
+		if err != nil {
+			switch {
+			case c.draining.Load():
+				return true
+			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, os.ErrDeadlineExceeded),
+				errors.Is(err, syscall.ECONNRESET):
+				// The client went away between requests.
+				c.logger.Debug("connection closed by client")
+			default:
+				c.logger.Warn("closing connection: bad frame", "err", err)
+			}
+			return false
+		}
+		in, closeAfter, err := c.handle(frame)
+		if err != nil {
+			c.logger.Warn("closing connection: bad request", "err", err)
+			return false
+		}
+		if in != nil {
+			select {
+			case c.queue <- in:
+			case <-c.ctx.Done():
+				return false
+			}
+		}
+		if closeAfter {
+			c.logger.Info("closing connection after a failed acks=0 produce")
+			return true
+		}
+	}
+}
+
+// handle decodes and handles one request frame. It returns what the writer
+// must wait for and write, or an error if the connection must close.
+func (c *conn) handle(frame []byte) (*inflight, bool, error) {
+	hdr, kreq, err := decodeRequest(frame)
+	if errors.Is(err, errBadVersion) && hdr.key == int16(kmsg.ApiVersions) {
+		return &inflight{corr: hdr.corr, resp: unsupportedApiVersions()}, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("client %q: %w", hdr.clientID, err)
+	}
+	rc := &request{requestHeader: hdr, kreq: kreq, at: time.Now(), ctx: c.ctx, pollCtx: c.pollCtx}
+	rep, err := lookupAPI(hdr.key).handle(c.b, rc)
+	if err != nil {
+		return nil, false, fmt.Errorf("client %q: %s v%d: %w", hdr.clientID, kmsg.NameForKey(hdr.key), hdr.version, err)
+	}
+	if rep.noResponse {
+		return nil, rep.closeConn, nil
+	}
+	in := &inflight{corr: hdr.corr, resp: rep.resp}
+	if rep.finish != nil {
+		in.done = make(chan struct{})
+		c.waiters.Add(1)
+		go func() {
+			defer c.waiters.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					c.logger.Error("panic finishing request; closing connection", "api", kmsg.NameForKey(hdr.key), "panic", r, "stack", string(debug.Stack()))
+					c.abort()
+				}
+			}()
+			in.resp = rep.finish()
+			close(in.done)
+		}()
+	}
+	return in, rep.closeConn, nil
+}
+
+// writeLoop writes answers in request order until the queue is closed and
+// empty or the connection is torn down.
+func (c *conn) writeLoop() {
+	defer func() {
+		if r := recover(); r != nil {
+			c.logger.Error("panic writing responses; closing connection", "panic", r, "stack", string(debug.Stack()))
+			c.abort()
+		}
+	}()
+	w := bufio.NewWriterSize(c.nc, writeBufSize)
+	var buf []byte
+	for {
+		var in *inflight
+		select {
+		case in = <-c.queue:
+		default:
+			// Nothing queued: push out what is buffered, then wait.
+			if err := w.Flush(); err != nil {
+				c.abort()
+				return
+			}
+			in = <-c.queue
+		}
+		if in == nil {
+			_ = w.Flush()
+			return
+		}
+		if in.done != nil {
+			select {
+			case <-in.done:
+			default:
+				if err := w.Flush(); err != nil {
+					c.abort()
+					return
+				}
+				select {
+				case <-in.done:
+				case <-c.ctx.Done():
+					return
+				}
+			}
+		}
+		if in.resp == nil {
+			continue
+		}
+		buf = appendResponse(buf[:0], in.corr, in.resp)
+		if _, err := w.Write(buf); err != nil {
+			c.abort()
+			return
+		}
+		if cap(buf) > keepWriteBuf {
+			buf = nil
+		}
+	}
+}
+
+// unsupportedApiVersions is the answer to an ApiVersions request of a
+// version the broker does not know: a v0 response with UNSUPPORTED_VERSION
+// and the ApiVersions range, from which the client picks a version to
+// retry with (KIP-511).
+func unsupportedApiVersions() kmsg.Response {
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.Version = 0
+	resp.ErrorCode = kerr.UnsupportedVersion.Code
+	a := lookupAPI(int16(kmsg.ApiVersions))
+	k := kmsg.NewApiVersionsResponseApiKey()
+	k.ApiKey, k.MinVersion, k.MaxVersion = a.key, a.min, a.max
+	resp.ApiKeys = []kmsg.ApiVersionsResponseApiKey{k}
+	return resp
+}

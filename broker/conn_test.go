@@ -1,0 +1,123 @@
+package broker
+
+import (
+	"encoding/binary"
+	"net"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// frame returns a size-prefixed frame of body.
+func frame(body []byte) []byte {
+	return append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)
+}
+
+// header returns a request header with a null client id.
+func header(key, version int16, corr int32) []byte {
+	b := binary.BigEndian.AppendUint16(nil, uint16(key))
+	b = binary.BigEndian.AppendUint16(b, uint16(version))
+	b = binary.BigEndian.AppendUint32(b, uint32(corr))
+	return binary.BigEndian.AppendUint16(b, 0xffff)
+}
+
+func TestBadFramesCloseOnlyTheirConnection(t *testing.T) {
+	tb := startBroker(t, func(c *Config) { c.MaxRequestBytes = 1 << 20 })
+	tb.createTopic("safe", 1, nil)
+	ctx := testContext(t)
+	cl := tb.client()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "safe", Value: []byte("before")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	bystander := dialRaw(t, tb.Addr())
+	bystander.roundTrip(kmsg.NewPtrApiVersionsRequest())
+
+	cases := []struct {
+		name  string
+		bytes []byte
+		half  bool // close our write side after sending
+	}{
+		{"garbage", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), false},
+		{"negative size", []byte{0xff, 0xff, 0xff, 0xfe, 1, 2, 3}, false},
+		{"oversized", binary.BigEndian.AppendUint32(nil, 2<<20), false},
+		{"too small", frame([]byte{0, 3, 0}), false},
+		{"truncated", append(binary.BigEndian.AppendUint32(nil, 100), header(18, 0, 1)...), true},
+		{"unknown key", frame(header(999, 0, 1)), false},
+		{"negative key", frame(header(-1, 0, 1)), false},
+		{"unadvertised key", frame(header(int16(kmsg.FindCoordinator), 0, 1)), false},
+		{"produce above max", frame(header(0, 99, 1)), false},
+		{"produce below min", frame(header(0, 2, 1)), false},
+		{"fetch below min", frame(header(1, 3, 1)), false},
+		{"malformed body", frame(append(header(3, 1, 1), 0, 0, 3, 232)), false},
+		{"short header", frame(append(header(3, 1, 1)[:8], 0, 200)), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rc := dialRaw(t, tb.Addr())
+			rc.write(c.bytes)
+			if c.half {
+				_ = rc.nc.(*net.TCPConn).CloseWrite()
+			}
+			rc.expectClosed()
+			bystander.roundTrip(kmsg.NewPtrApiVersionsRequest())
+		})
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "safe", Value: []byte("after")}).FirstErr(); err != nil {
+		t.Fatalf("produce after bad connections: %v", err)
+	}
+}
+
+func TestApiVersionsUnknownVersion(t *testing.T) {
+	tb := startBroker(t)
+	rc := dialRaw(t, tb.Addr())
+	// An ApiVersions version from the future, with a body the broker
+	// cannot know, is answered in v0 (KIP-511).
+	rc.write(frame(append(header(18, 99, 42), 0xde, 0xad)))
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.Version = 0
+	if corr := rc.recv(resp); corr != 42 {
+		t.Fatalf("correlation id %d", corr)
+	}
+	if resp.ErrorCode != kerr.UnsupportedVersion.Code || len(resp.ApiKeys) != 1 ||
+		resp.ApiKeys[0].ApiKey != 18 || resp.ApiKeys[0].MinVersion != 0 || resp.ApiKeys[0].MaxVersion != 5 {
+		t.Fatalf("ApiVersions v99: %+v", resp)
+	}
+	// The connection stays usable.
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version = 3
+	req.ClientSoftwareName, req.ClientSoftwareVersion = "strata-test", "1.0"
+	ok := rc.roundTrip(req).(*kmsg.ApiVersionsResponse)
+	if ok.ErrorCode != 0 || len(ok.ApiKeys) != len(apis) {
+		t.Fatalf("ApiVersions v3: error %d, %d keys", ok.ErrorCode, len(ok.ApiKeys))
+	}
+	req.ClientSoftwareName = "bad name!"
+	if bad := rc.roundTrip(req).(*kmsg.ApiVersionsResponse); bad.ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("bad client software name: error %d", bad.ErrorCode)
+	}
+}
+
+// TestApiVersionsAdvertisesTheTable checks that what franz-go learns is
+// exactly versions.go.
+func TestApiVersionsAdvertisesTheTable(t *testing.T) {
+	tb := startBroker(t)
+	vs, err := tb.admin().ApiVersions(testContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	vs.Each(func(bv kadm.BrokerApiVersions) {
+		bv.EachKeySorted(func(key, minV, maxV int16) {
+			got++
+			a := lookupAPI(key)
+			if a == nil || a.min != minV || a.max != maxV {
+				t.Errorf("advertised %s v%d-v%d, table has %+v", kmsg.NameForKey(key), minV, maxV, a)
+			}
+		})
+	})
+	if got != len(apis) {
+		t.Fatalf("advertised %d APIs, table has %d", got, len(apis))
+	}
+}

@@ -1,0 +1,57 @@
+// Package broker is Strata's Kafka side: the listener, client connections,
+// request decoding and routing (franz-go kmsg), one handler per API
+// (produce.go, fetch.go, …), the topic metadata store and producer IDs. It
+// serves every partition from the local log (package locallog) and may
+// import locallog, batch and, later, tiering, index, cache and
+// objectstore; nothing below it knows the Kafka protocol.
+//
+// The broker is a cluster of one: node ID 0, leader of every partition at
+// leader epoch 0. versions.go holds the one table of supported APIs and
+// versions; errors.go maps Go errors to Kafka error codes in one place.
+//
+// # Connections
+//
+// Each connection has a reader goroutine that reads a frame, decodes it and
+// runs the handler's ordered part (for Produce: validation and the append)
+// before reading the next, so one connection's idempotent batches reach the
+// log in the order they were sent. A handler that must wait — acks=all for
+// its group-committed fsync, a long-poll fetch for appends — returns the
+// wait as a finish function that runs on its own goroutine while the
+// reader goes on: pipelined produce requests are appended while earlier
+// ones wait, and one fsync acknowledges them all. A writer goroutine sends
+// the answers strictly in request order. At most maxInFlight requests per
+// connection are unanswered; then the reader stops reading. Frames the
+// protocol cannot answer (too large, truncated, undecodable, an unknown
+// API or version) close the connection with a log line; an unknown
+// ApiVersions version is answered in v0 (KIP-511). A panic while serving a
+// connection closes that connection only.
+//
+// # Topic metadata
+//
+// Topics (name, ID, partition count, explicitly set configs), the cluster
+// ID and the producer-ID reservation live in DataDir/meta.json (format in
+// meta.go), replaced atomically on every change. Partition directories in
+// the local log are named by topic ID and partition, so a topic deleted
+// and recreated under the same name never sees the old data. The
+// published view of all topics is an immutable topicSet behind an atomic
+// pointer: requests read it without locks; changes build a new set,
+// persist it, then publish it.
+//
+// Invariants:
+//   - A change is published only after it is persisted; a crash between
+//     creating partition directories and persisting leaves orphan
+//     directories, which Open deletes.
+//   - Producer IDs never repeat, across restarts: blocks of IDs are
+//     reserved in meta.json before they are handed out.
+//   - Responses on a connection are written in request order; acks=0
+//     produce requests get none.
+//
+// # Lock order
+//
+//  1. Broker.adminMu — metadata changes and their persistence, producer-ID
+//     allocation. Held across disk writes, never across a wait on clients.
+//  2. locallog's own locks, taken inside its calls.
+//
+// Broker.connMu (the connection set) and Broker.stateMu (Run/Close state)
+// are leaves: nothing else is taken while holding them.
+package broker

@@ -1,0 +1,254 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/batch"
+	"github.com/strata-io/strata/locallog"
+)
+
+// fetchTarget is one partition of a fetch and where its answer goes.
+type fetchTarget struct {
+	p        *partition // nil when err is set
+	err      error
+	offset   int64
+	maxBytes int32
+	rp       *kmsg.FetchResponseTopicPartition
+}
+
+// handleFetch reads each requested partition from its local log. If the
+// answer holds fewer than MinBytes and no partition failed, it waits (in
+// finish, off the connection's reader) until appends make enough data
+// visible or MaxWait passes. Appends wake it through Partition.Watch; the
+// MaxWait timer only ends the wait.
+//
+// Fetch sessions (KIP-227) are not supported: a request to create one is
+// answered with session ID 0, which tells the client to keep sending full
+// fetches, and an incremental fetch gets FETCH_SESSION_ID_NOT_FOUND.
+func (b *Broker) handleFetch(rc *request) (reply, error) {
+	req := rc.kreq.(*kmsg.FetchRequest)
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	if req.Version >= 7 && req.SessionEpoch > 0 {
+		resp.ErrorCode = errorCode(errFetchSessionNotFound)
+		return reply{resp: resp}, nil
+	}
+
+	// The set the partitions are resolved in; a long poll watches it for
+	// deletions.
+	set := b.topics()
+	targets := fetchTargets(set, req, resp)
+	fill := func() (nbytes int, failed bool) {
+		budget, minOne := int(req.MaxBytes), true
+		for i := range targets {
+			n, err := fillPartition(&targets[i], req.IsolationLevel, &budget, &minOne)
+			nbytes += n
+			failed = failed || err != nil
+		}
+		return nbytes, failed
+	}
+	nbytes, failed := fill()
+	wait := time.Duration(req.MaxWaitMillis)*time.Millisecond - time.Since(rc.at)
+	if failed || nbytes >= int(req.MinBytes) || wait <= 0 || len(targets) == 0 {
+		return reply{resp: resp}, nil
+	}
+
+	wake := make(chan struct{}, 1)
+	notify := func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+	cancels := make([]func(), 0, len(targets))
+	for _, ft := range targets {
+		cancels = append(cancels, ft.p.log.Watch(notify))
+	}
+	// moved reports whether any partition's bounds changed since its
+	// answer was last read; only then can a new read find more.
+	moved := func() bool {
+		for _, ft := range targets {
+			o := ft.p.log.Offsets()
+			if o.HighWatermark != ft.rp.HighWatermark || o.LogStart != ft.rp.LogStartOffset {
+				return true
+			}
+		}
+		return false
+	}
+	b.waitingFetches.Add(1)
+	finish := func() kmsg.Response {
+		defer func() {
+			for _, cancel := range cancels {
+				cancel()
+			}
+			b.waitingFetches.Add(-1)
+		}()
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+		for {
+			// Checked before every wait, so an append between the
+			// first read and the Watch registration is not missed.
+			if moved() {
+				if nbytes, failed := fill(); failed || nbytes >= int(req.MinBytes) {
+					return resp
+				}
+			}
+			select {
+			case <-wake:
+				continue
+			case <-set.replaced:
+				// Topics changed; if one of ours is gone, answer now (its
+				// partitions report the error).
+				if set = b.topics(); allPresent(set, targets) {
+					continue
+				}
+				markDeleted(set, targets)
+			case <-timer.C:
+			case <-rc.pollCtx.Done(): // shutting down: answer with what there is
+			}
+			fill()
+			return resp
+		}
+	}
+	return reply{resp: resp, finish: finish}, nil
+}
+
+// allPresent reports whether every target's topic is still in set.
+func allPresent(set *topicSet, targets []fetchTarget) bool {
+	for _, ft := range targets {
+		if set.byID[ft.p.topicID] == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// markDeleted gives each target whose topic is no longer in set the error
+// a fetch of an unknown topic gets, so the answer does not depend on how
+// far the deletion of its log has got.
+func markDeleted(set *topicSet, targets []fetchTarget) {
+	for i := range targets {
+		if ft := &targets[i]; ft.p != nil && set.byID[ft.p.topicID] == nil {
+			ft.err = fmt.Errorf("%w: topic deleted during the fetch", errUnknownTopicOrPartition)
+		}
+	}
+}
+
+// fetchTargets lays out the response, one topic per request topic and one
+// partition per request partition, and resolves each partition.
+func fetchTargets(set *topicSet, req *kmsg.FetchRequest, resp *kmsg.FetchResponse) []fetchTarget {
+	var targets []fetchTarget
+	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		st := &resp.Topics[i]
+		*st = kmsg.NewFetchResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		var t *topic
+		var terr error
+		if req.Version >= 13 {
+			if t = set.byID[rt.TopicID]; t == nil {
+				terr = fmt.Errorf("%w: %s", errUnknownTopicID, formatTopicID(rt.TopicID))
+			}
+		} else if t = set.byName[rt.Topic]; t == nil {
+			terr = fmt.Errorf("%w: topic %q", errUnknownTopicOrPartition, rt.Topic)
+		}
+		if t != nil {
+			st.Topic, st.TopicID = t.name, t.id
+		}
+		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
+		for j := range rt.Partitions {
+			in := &rt.Partitions[j]
+			rp := &st.Partitions[j]
+			*rp = kmsg.NewFetchResponseTopicPartition()
+			rp.Partition = in.Partition
+			ft := fetchTarget{err: terr, offset: in.FetchOffset, maxBytes: in.PartitionMaxBytes, rp: rp}
+			if ft.err == nil {
+				ft.p, ft.err = t.partition(in.Partition)
+			}
+			if ft.err == nil {
+				ft.err = checkLeaderEpoch(in.CurrentLeaderEpoch)
+			}
+			if ft.err != nil {
+				ft.p = nil
+			}
+			targets = append(targets, ft)
+		}
+	}
+	return targets
+}
+
+// fillPartition (re)writes ft's answer from its log and returns the bytes
+// it holds. budget is what is left of the request's MaxBytes; minOne is
+// true until some partition returned data, and lets the first batch exceed
+// the limits so that a consumer always makes progress (KIP-74).
+func fillPartition(ft *fetchTarget, isolation int8, budget *int, minOne *bool) (int, error) {
+	rp := ft.rp
+	rp.RecordBatches = []byte{} // not null: some clients reject a null record set
+	rp.AbortedTransactions = nil
+	if ft.err != nil {
+		rp.ErrorCode = errorCode(ft.err)
+		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
+		return 0, ft.err
+	}
+	data, offs, err := readPartition(ft.p.log, ft.offset, ft.maxBytes, budget, minOne)
+	rp.ErrorCode = errorCode(err)
+	// No transactions: everything below the high watermark is stable.
+	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = offs.HighWatermark, offs.HighWatermark, offs.LogStart
+	if err != nil {
+		return 0, err
+	}
+	if isolation == 1 {
+		rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+	}
+	if len(data) > 0 {
+		rp.RecordBatches = data
+	}
+	return len(data), nil
+}
+
+// readPartition answers one partition of a fetch with a single read of its
+// log: whole batches from the one segment that holds offset, up to maxBytes
+// and what is left of budget (the first batch of a fetch may exceed both, so
+// a consumer always makes progress). The answer stops at the segment's end
+// and the client's next fetch goes on from there (DESIGN.md, "the one
+// rule"): nothing is stitched together from two segments.
+func readPartition(lp *locallog.Partition, offset int64, maxBytes int32, budget *int, minOne *bool) ([]byte, locallog.Offsets, error) {
+	room := min(int(maxBytes), *budget)
+	if room < batch.HeaderSize && !*minOne {
+		return nil, lp.Offsets(), nil
+	}
+	res, err := lp.Read(offset, int32(max(room, 1))) // 1: the first batch, whatever its size
+	if errors.Is(err, locallog.ErrOffsetOutOfRange) && offset > res.Offsets.HighWatermark && offset <= res.Offsets.LogEnd {
+		// Written but not yet visible (with fsync always, not yet
+		// durable): like Kafka between the high watermark and the log
+		// end, nothing to return yet, and no error.
+		return nil, res.Offsets, nil
+	}
+	if err != nil {
+		return nil, res.Offsets, storageErr(err)
+	}
+	if len(res.Data) > room && !*minOne {
+		return nil, res.Offsets, nil
+	}
+	if len(res.Data) > 0 {
+		*minOne = false
+		*budget -= len(res.Data)
+	}
+	return res.Data, res.Offsets, nil
+}
+
+// checkLeaderEpoch checks a request's current leader epoch against the
+// broker's, which is always 0; -1 means the client does not know it.
+func checkLeaderEpoch(epoch int32) error {
+	switch {
+	case epoch == -1 || epoch == 0:
+		return nil
+	case epoch > 0:
+		return fmt.Errorf("%w: %d, the broker's is 0", errUnknownLeaderEpoch, epoch)
+	}
+	return fmt.Errorf("%w: %d, the broker's is 0", errFencedLeaderEpoch, epoch)
+}

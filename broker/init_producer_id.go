@@ -1,0 +1,54 @@
+package broker
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// producerIDBlock is how many producer IDs one metadata write reserves.
+const producerIDBlock = 1000
+
+// handleInitProducerID hands an idempotent producer a new producer ID with
+// epoch 0. As in Kafka, a producer without a transactional ID that sends
+// its current ID and epoch (v3+, KIP-360) also gets a fresh ID: new IDs are
+// as good as a bumped epoch and never collide. Transactional IDs are
+// refused: the broker does not support transactions.
+func (b *Broker) handleInitProducerID(rc *request) (reply, error) {
+	req := rc.kreq.(*kmsg.InitProducerIDRequest)
+	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
+	if req.TransactionalID != nil {
+		resp.ErrorCode = errorCode(fmt.Errorf("%w: transactional id %q", errTransactionsUnsupported, *req.TransactionalID))
+		return reply{resp: resp}, nil
+	}
+	id, err := b.allocateProducerID()
+	if err != nil {
+		b.logger.Error("allocate producer id", "err", err)
+		resp.ErrorCode = errorCode(err)
+		return reply{resp: resp}, nil
+	}
+	resp.ProducerID, resp.ProducerEpoch = id, 0
+	return reply{resp: resp}, nil
+}
+
+// allocateProducerID returns a producer ID never handed out before, even
+// across restarts: IDs are reserved in blocks whose end is persisted in the
+// metadata file before any ID of the block is used.
+func (b *Broker) allocateProducerID() (int64, error) {
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	if b.pidNext >= b.pidBlockEnd {
+		if b.pidBlockEnd > math.MaxInt64-producerIDBlock {
+			return 0, fmt.Errorf("%w: producer IDs exhausted", errStorage)
+		}
+		end := b.pidNext + producerIDBlock
+		if err := b.saveMetaLocked(b.topics().byName, end); err != nil {
+			return 0, err
+		}
+		b.pidBlockEnd = end
+	}
+	id := b.pidNext
+	b.pidNext++
+	return id, nil
+}

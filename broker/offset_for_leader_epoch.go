@@ -1,0 +1,34 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// handleOffsetForLeaderEpoch answers the end offset of a leader epoch, which
+// consumers use to detect log truncation (KIP-320). The broker has only
+// ever had leader epoch 0, so epoch 0 ends at the log end and any other
+// epoch is unknown (-1, -1).
+func (b *Broker) handleOffsetForLeaderEpoch(rc *request) (reply, error) {
+	req := rc.kreq.(*kmsg.OffsetForLeaderEpochRequest)
+	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
+		st.Topic = rt.Topic
+		for _, in := range rt.Partitions {
+			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+			sp.Partition = in.Partition
+			p, err := b.lookupPartition(rt.Topic, in.Partition)
+			if err == nil {
+				err = checkLeaderEpoch(in.CurrentLeaderEpoch)
+			}
+			if err != nil {
+				sp.ErrorCode = errorCode(err)
+			} else if in.LeaderEpoch == 0 {
+				sp.LeaderEpoch, sp.EndOffset = 0, p.log.Offsets().LogEnd
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return reply{resp: resp}, nil
+}

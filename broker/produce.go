@@ -1,0 +1,180 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/batch"
+	"github.com/strata-io/strata/locallog"
+)
+
+// maxDurableWaits bounds the goroutines one acks=all request uses to wait
+// for its partitions' fsyncs.
+const maxDurableWaits = 16
+
+// handleProduce appends each partition's record batch to its log, in
+// request order, on the connection's reader: that keeps one connection's
+// idempotent sequences in order. With acks=all the wait for durability
+// (the group commit) happens in finish, off the reader, so the next
+// pipelined request is appended meanwhile and shares the fsync.
+func (b *Broker) handleProduce(rc *request) (reply, error) {
+	req := rc.kreq.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+
+	var acksErr error
+	switch req.Acks {
+	case -1, 0, 1:
+	default:
+		acksErr = fmt.Errorf("%w: got %d", errInvalidRequiredAcks, req.Acks)
+	}
+
+	type wait struct {
+		p   *partition
+		end int64
+		rp  *kmsg.ProduceResponseTopicPartition
+	}
+	var waits []wait
+	failed := false
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		st := &resp.Topics[i]
+		*st = kmsg.NewProduceResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		t, terr := b.produceTopic(req.Version, rt)
+		if t != nil {
+			st.Topic, st.TopicID = t.name, t.id
+		}
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		for j := range rt.Partitions {
+			in := &rt.Partitions[j]
+			rp := &st.Partitions[j]
+			*rp = kmsg.NewProduceResponseTopicPartition()
+			rp.Partition = in.Partition
+			err := acksErr
+			if err == nil {
+				err = terr
+			}
+			var p *partition
+			if err == nil {
+				p, err = t.partition(in.Partition)
+			}
+			var res locallog.AppendResult
+			if err == nil {
+				res, err = b.appendBatch(t, p, in.Records)
+			}
+			if err != nil {
+				failed = true
+				rp.BaseOffset = -1
+				rp.ErrorCode = errorCode(err)
+				if req.Version >= 8 {
+					rp.ErrorMessage = errorMessage(err)
+				}
+				continue
+			}
+			rp.BaseOffset = res.BaseOffset
+			rp.LogStartOffset = res.LogStart
+			waits = append(waits, wait{p: p, end: res.LastOffset + 1, rp: rp})
+		}
+	}
+
+	switch {
+	case req.Acks == 0:
+		return reply{noResponse: true, closeConn: failed}, nil
+	case req.Acks == 1 || len(waits) == 0:
+		return reply{resp: resp}, nil
+	}
+	timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
+	finish := func() kmsg.Response {
+		// A timeout of zero or less would fail every acks=all request
+		// with fsync on, so it means no limit beyond the connection's.
+		ctx, cancel := rc.ctx, context.CancelFunc(func() {})
+		if timeout > 0 {
+			ctx, cancel = context.WithTimeout(rc.ctx, timeout)
+		}
+		defer cancel()
+		fail := func(w wait, err error) {
+			w.rp.BaseOffset, w.rp.LogStartOffset = -1, -1
+			w.rp.ErrorCode = errorCode(err)
+			if req.Version >= 8 {
+				w.rp.ErrorMessage = errorMessage(err)
+			}
+		}
+		if len(waits) == 1 {
+			if err := waits[0].p.log.WaitDurable(ctx, waits[0].end); err != nil {
+				fail(waits[0], storageErr(err))
+			}
+			return resp
+		}
+		// Wait for the partitions in parallel: each fsync is its own.
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, maxDurableWaits)
+		for _, w := range waits {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				if err := w.p.log.WaitDurable(ctx, w.end); err != nil {
+					fail(w, storageErr(err))
+				}
+			})
+		}
+		wg.Wait()
+		return resp
+	}
+	return reply{resp: resp, finish: finish}, nil
+}
+
+// produceTopic resolves a produce request's topic: by ID on v13+, else by
+// name, creating it if auto-creation is on.
+func (b *Broker) produceTopic(version int16, rt *kmsg.ProduceRequestTopic) (*topic, error) {
+	if version >= 13 {
+		if t := b.topics().byID[rt.TopicID]; t != nil {
+			return t, nil
+		}
+		return nil, fmt.Errorf("%w: %s", errUnknownTopicID, formatTopicID(rt.TopicID))
+	}
+	if t := b.topics().byName[rt.Topic]; t != nil {
+		return t, nil
+	}
+	if !b.cfg.AutoCreateTopics {
+		return nil, fmt.Errorf("%w: topic %q", errUnknownTopicOrPartition, rt.Topic)
+	}
+	return b.autoCreateTopic(rt.Topic)
+}
+
+// appendBatch checks one partition's records and appends them. records
+// must be exactly one batch (Kafka requires it from Produce v3 on), no
+// larger than the topic's max.message.bytes, valid, and not transactional.
+func (b *Broker) appendBatch(t *topic, p *partition, records []byte) (locallog.AppendResult, error) {
+	if limit := t.settings.maxMessageBytes; len(records) > int(limit) {
+		return locallog.AppendResult{}, fmt.Errorf("%w: %d bytes, max.message.bytes of %s is %d", errMessageTooLarge, len(records), t.name, limit)
+	}
+	h, err := batch.Validate(records)
+	if err != nil {
+		return locallog.AppendResult{}, err
+	}
+	if h.Transactional() {
+		return locallog.AppendResult{}, fmt.Errorf("%w: transactional batch from producer %d", errTransactionsUnsupported, h.ProducerID)
+	}
+	res, err := p.log.Append(records)
+	if err != nil {
+		return res, fmt.Errorf("%s[%d]: %w", t.name, p.index, storageErr(err))
+	}
+	return res, nil
+}
+
+// storageErr marks err from the local log as a storage error unless it
+// already has a Kafka code of its own.
+func storageErr(err error) error {
+	for _, e := range errorCodes {
+		if errors.Is(err, e.err) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %w", errStorage, err)
+}

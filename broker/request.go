@@ -1,0 +1,164 @@
+package broker
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Errors that end a connection: the protocol has no way to answer them.
+var (
+	errFrameTooLarge = errors.New("frame larger than the maximum request size")
+	errFrameTooSmall = errors.New("frame too small for a request header")
+	errUnknownAPI    = errors.New("unknown API key")
+	errBadVersion    = errors.New("unsupported API version")
+	errMalformed     = errors.New("malformed request")
+)
+
+// A frame on the wire is a 4-byte big-endian length followed by that many
+// bytes. A request frame starts with the request header:
+//
+//	int16   api key
+//	int16   api version
+//	int32   correlation id
+//	string  client id (int16 length, -1 for null)
+//	tags    tagged fields, only in flexible versions (header v2)
+//
+// and the request body follows. A response frame starts with the
+// correlation id, then an empty tagged-field section on flexible versions
+// except ApiVersions (whose response header is always v0), then the body.
+const (
+	frameSizeLen = 4
+	// minRequestHeader is key, version, correlation id and client id length.
+	minRequestHeader = 2 + 2 + 4 + 2
+)
+
+// readFrame reads one length-prefixed frame from r. It returns
+// errFrameTooLarge for a length above maxBytes and errFrameTooSmall for one
+// that cannot hold a request header, both before reading the body, and
+// io.ErrUnexpectedEOF for a frame cut short. A clean io.EOF before the
+// first byte means the peer closed the connection between requests.
+func readFrame(r io.Reader, maxBytes int32) ([]byte, error) {
+	var size [frameSizeLen]byte
+	if _, err := io.ReadFull(r, size[:]); err != nil {
+		return nil, err
+	}
+	n := int32(binary.BigEndian.Uint32(size[:]))
+	switch {
+	case n < 0 || n > maxBytes:
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", errFrameTooLarge, uint32(n), maxBytes)
+	case n < minRequestHeader:
+		return nil, fmt.Errorf("%w: %d bytes", errFrameTooSmall, n)
+	}
+	frame := make([]byte, n)
+	if _, err := io.ReadFull(r, frame); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("frame of %d bytes: %w", n, err)
+	}
+	return frame, nil
+}
+
+// requestHeader is the part of a request every API and version shares.
+type requestHeader struct {
+	key      int16
+	version  int16
+	corr     int32
+	clientID string // empty for a null client id
+}
+
+// decodeRequest parses one request frame. It returns errUnknownAPI for a key
+// the broker does not speak, errBadVersion for a version outside the
+// advertised range and errMalformed for a body that does not decode; in each
+// case the header is filled as far as it was read. For ApiVersions a bad
+// version is not fatal: the caller answers it (KIP-511).
+//
+// The request aliases frame: byte fields such as record batches are
+// subslices of it.
+func decodeRequest(frame []byte) (requestHeader, kmsg.Request, error) {
+	var h requestHeader
+	if len(frame) < minRequestHeader {
+		return h, nil, fmt.Errorf("%w: %d bytes", errFrameTooSmall, len(frame))
+	}
+	r := kbin.Reader{Src: frame}
+	h.key = r.Int16()
+	h.version = r.Int16()
+	h.corr = r.Int32()
+	if id := r.NullableString(); id != nil {
+		h.clientID = *id
+	}
+	if err := r.Complete(); err != nil {
+		return h, nil, fmt.Errorf("%w: header cut short", errMalformed)
+	}
+	a := lookupAPI(h.key)
+	if a == nil {
+		return h, nil, fmt.Errorf("%w %d", errUnknownAPI, h.key)
+	}
+	if h.version < a.min || h.version > a.max {
+		return h, nil, fmt.Errorf("%w: %s v%d, supported v%d-v%d", errBadVersion, kmsg.NameForKey(h.key), h.version, a.min, a.max)
+	}
+	req := kmsg.RequestForKey(h.key)
+	req.SetVersion(h.version)
+	if req.IsFlexible() {
+		kmsg.SkipTags(&r)
+		if err := r.Complete(); err != nil {
+			return h, nil, fmt.Errorf("%w: %s v%d: header tags cut short", errMalformed, kmsg.NameForKey(h.key), h.version)
+		}
+	}
+	if err := req.ReadFrom(r.Src); err != nil {
+		// kmsg's only decoding error names a response; say what it means.
+		return h, nil, fmt.Errorf("%w: %s v%d: body cut short or a length beyond it", errMalformed, kmsg.NameForKey(h.key), h.version)
+	}
+	return h, req, nil
+}
+
+// appendResponse appends the frame for resp, answering correlation id corr,
+// to dst.
+func appendResponse(dst []byte, corr int32, resp kmsg.Response) []byte {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0) // size, filled in below
+	dst = binary.BigEndian.AppendUint32(dst, uint32(corr))
+	if resp.IsFlexible() && resp.Key() != int16(kmsg.ApiVersions) {
+		dst = append(dst, 0) // response header v1: no tagged fields
+	}
+	dst = resp.AppendTo(dst)
+	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-frameSizeLen))
+	return dst
+}
+
+// request is one decoded request on its way through a handler.
+type request struct {
+	requestHeader
+	kreq kmsg.Request
+	at   time.Time // when the frame was read; fetch MaxWait counts from here
+
+	// ctx ends when the connection is torn down; waits for durability use
+	// it. pollCtx also ends when the broker starts shutting down, so that
+	// long polls answer at once with what they have.
+	ctx     context.Context
+	pollCtx context.Context
+}
+
+// reply is a handler's answer. Most handlers answer at once with resp. A
+// handler that must wait (acks=all produce, long-poll fetch) does its
+// ordered work first (the append) and returns finish, which the connection
+// runs on its own goroutine so the next request can be read and appended
+// meanwhile; responses still go out in request order.
+type reply struct {
+	resp   kmsg.Response
+	finish func() kmsg.Response
+
+	// noResponse is set for acks=0 produce: nothing is written back.
+	noResponse bool
+	// closeConn asks the connection to close after this request: Kafka
+	// does so when an acks=0 produce fails, as the producer could not
+	// learn of the failure otherwise.
+	closeConn bool
+}

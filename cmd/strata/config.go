@@ -1,0 +1,458 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/strata-io/strata/broker"
+	"github.com/strata-io/strata/locallog"
+)
+
+// serveOptions is the resolved configuration of `strata serve`.
+type serveOptions struct {
+	Broker      broker.Config // Logger is left nil; serve sets it
+	HTTPListen  string
+	LogFormat   string // "text" or "json"
+	LogLevel    slog.Level
+	ConfigFile  string // empty when no config file was given
+	CheckConfig bool
+
+	// Settings lists every option with its value and where the value came
+	// from, in declaration order.
+	Settings []setting
+}
+
+// setting is one resolved option.
+type setting struct {
+	Name   string // flag name and config-file key
+	Value  string // the raw text as given
+	Source string // "default", "config file", "env STRATA_…" or "flag"
+}
+
+// option is one serve setting: a flag --name, an environment variable
+// STRATA_NAME (upper snake case) and a config-file key name.
+type option struct {
+	name   string
+	def    string
+	usage  string
+	isBool bool
+	apply  func(o *serveOptions, v string) error
+}
+
+// serveOptionTable lists the settings of `strata serve`. --config and
+// --check-config are not in it: they choose the file and the mode, they are
+// not settings a config file can hold.
+var serveOptionTable = []option{
+	{
+		name: "listen", def: broker.DefaultListen,
+		usage: "Kafka listener `host:port` (port 0 picks a free port)",
+		apply: func(o *serveOptions, v string) error {
+			if err := checkHostPort(v, false); err != nil {
+				return err
+			}
+			o.Broker.Listen = v
+			return nil
+		},
+	},
+	{
+		name: "advertised-addr", def: "",
+		usage: "`host:port` given to clients in Metadata (default: the bound listener address)",
+		apply: func(o *serveOptions, v string) error {
+			if v != "" {
+				if err := checkHostPort(v, true); err != nil {
+					return err
+				}
+			}
+			o.Broker.AdvertisedAddr = v
+			return nil
+		},
+	},
+	{
+		name: "data-dir", def: "./data",
+		usage: "`directory` of the local log and broker metadata",
+		apply: func(o *serveOptions, v string) error {
+			if v == "" {
+				return errors.New("must not be empty")
+			}
+			o.Broker.DataDir = v
+			return nil
+		},
+	},
+	{
+		name: "http-listen", def: "localhost:9644",
+		usage: "`host:port` of the HTTP endpoints /healthz, /readyz and /v1/partitions",
+		apply: func(o *serveOptions, v string) error {
+			if err := checkHostPort(v, false); err != nil {
+				return err
+			}
+			o.HTTPListen = v
+			return nil
+		},
+	},
+	{
+		name: "auto-create-topics", def: "true", isBool: true,
+		usage: "create unknown topics on Metadata and Produce",
+		apply: func(o *serveOptions, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("invalid boolean %q: want true or false", v)
+			}
+			o.Broker.AutoCreateTopics = b
+			return nil
+		},
+	},
+	{
+		name: "default-partitions", def: "1",
+		usage: "partition `count` of auto-created topics and of CreateTopics asking for the default",
+		apply: func(o *serveOptions, v string) error {
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil || n < 1 || n > maxDefaultPartitions {
+				return fmt.Errorf("invalid partition count %q: want an integer from 1 to %d", v, maxDefaultPartitions)
+			}
+			o.Broker.DefaultPartitions = int32(n)
+			return nil
+		},
+	},
+	{
+		name: "segment-bytes", def: "128MiB",
+		usage: "default segment.bytes of new topics: `bytes` as an integer or with a KiB, MiB or GiB suffix",
+		apply: func(o *serveOptions, v string) error {
+			n, err := parseBytes(v, minSegmentBytes, math.MaxInt32)
+			if err != nil {
+				return err
+			}
+			o.Broker.SegmentBytes = n
+			return nil
+		},
+	},
+	{
+		name: "segment-ms", def: "10m",
+		usage: "default segment.ms of new topics: a `duration` such as 10m, or an integer number of milliseconds",
+		apply: func(o *serveOptions, v string) error {
+			d, err := parseMillisOrDuration(v)
+			if err != nil {
+				return err
+			}
+			o.Broker.SegmentMs = d
+			return nil
+		},
+	},
+	{
+		name: "fsync", def: "always",
+		usage: "when appends reach stable storage: `mode` always, interval:<duration> or never",
+		apply: func(o *serveOptions, v string) error {
+			p, err := locallog.ParseFsync(v)
+			if err != nil {
+				return err
+			}
+			o.Broker.Fsync = p
+			return nil
+		},
+	},
+	{
+		name: "max-request-bytes", def: "100MiB",
+		usage: "largest request frame accepted, in `bytes` (integer or KiB/MiB/GiB suffix); larger frames close the connection",
+		apply: func(o *serveOptions, v string) error {
+			n, err := parseBytes(v, minMaxRequestBytes, math.MaxInt32)
+			if err != nil {
+				return err
+			}
+			o.Broker.MaxRequestBytes = int32(n)
+			return nil
+		},
+	},
+	{
+		name: "log-format", def: "text",
+		usage: "log `format`: text or json",
+		apply: func(o *serveOptions, v string) error {
+			if v != "text" && v != "json" {
+				return fmt.Errorf("invalid log format %q: want text or json", v)
+			}
+			o.LogFormat = v
+			return nil
+		},
+	},
+	{
+		name: "log-level", def: "info",
+		usage: "log `level`: debug, info, warn or error",
+		apply: func(o *serveOptions, v string) error {
+			if err := o.LogLevel.UnmarshalText([]byte(v)); err != nil {
+				return fmt.Errorf("invalid log level %q: want debug, info, warn or error", v)
+			}
+			return nil
+		},
+	},
+}
+
+// Bounds that broker.Open enforces too, checked here so that --check-config
+// rejects what the broker would.
+const (
+	maxDefaultPartitions = 10000
+	minSegmentBytes      = 14 // one legacy record's overhead, Kafka's minimum before 4.0
+	minMaxRequestBytes   = 1 << 10
+)
+
+// envName returns the environment variable of the setting name:
+// "data-dir" → "STRATA_DATA_DIR".
+func envName(name string) string {
+	return "STRATA_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// rawValue is a flag.Value that keeps the text as given, so that every source
+// (flag, environment, file, default) goes through the same parser.
+type rawValue struct {
+	s      string
+	isBool bool
+}
+
+func (v *rawValue) String() string     { return v.s }
+func (v *rawValue) Set(s string) error { v.s = s; return nil }
+func (v *rawValue) IsBoolFlag() bool   { return v.isBool }
+
+// newServeFlagSet returns the flags of `strata serve` writing their text
+// into raw (by option name), config and check.
+func newServeFlagSet(out io.Writer, raw map[string]*rawValue, config *string, check *bool) *flag.FlagSet {
+	fs := flag.NewFlagSet("strata serve", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(config, "config", "", "YAML config `file` whose keys are the flag names (env STRATA_CONFIG)")
+	fs.BoolVar(check, "check-config", false, "validate the configuration, print it and exit")
+	for _, opt := range serveOptionTable {
+		v := &rawValue{isBool: opt.isBool}
+		raw[opt.name] = v
+		fs.Var(v, opt.name, opt.usage+" (env "+envName(opt.name)+")")
+		fs.Lookup(opt.name).DefValue = opt.def
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `Usage: strata serve [flags]
+
+Runs the broker. Every flag can also be set by an environment variable
+(STRATA_ and the flag name in upper snake case, e.g. STRATA_DATA_DIR) or by a
+key of the YAML file given with --config (the flag name, e.g. data-dir).
+A flag wins over the environment, which wins over the file, which wins over
+the default. Empty environment variables count as unset.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// loadServeOptions resolves the configuration of `strata serve` from its
+// arguments, the environment (lookupEnv) and the config file (readFile),
+// with precedence flag > environment > config file > default. It returns
+// flag.ErrHelp when args ask for help; usage text and flag errors are
+// written to usageOut. It has no other effects.
+func loadServeOptions(args []string, lookupEnv func(string) (string, bool), readFile func(string) ([]byte, error), usageOut io.Writer) (serveOptions, error) {
+	var o serveOptions
+	raw := map[string]*rawValue{}
+	fs := newServeFlagSet(usageOut, raw, &o.ConfigFile, &o.CheckConfig)
+	if err := fs.Parse(args); err != nil {
+		return serveOptions{}, err
+	}
+	if fs.NArg() > 0 {
+		return serveOptions{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	setByFlag := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { setByFlag[f.Name] = true })
+
+	env := func(name string) (string, bool) {
+		v, ok := lookupEnv(envName(name))
+		return v, ok && v != ""
+	}
+	if !setByFlag["config"] {
+		if v, ok := env("config"); ok {
+			o.ConfigFile = v
+		}
+	}
+	var file map[string]fileValue
+	if o.ConfigFile != "" {
+		data, err := readFile(o.ConfigFile)
+		if err != nil {
+			return serveOptions{}, fmt.Errorf("read config: %w", err)
+		}
+		if file, err = parseConfigFile(data); err != nil {
+			return serveOptions{}, fmt.Errorf("config %s: %w", o.ConfigFile, err)
+		}
+	}
+
+	for _, opt := range serveOptionTable {
+		s := setting{Name: opt.name, Value: opt.def, Source: "default"}
+		where := "default"
+		if fv, ok := file[opt.name]; ok {
+			s.Value, s.Source = fv.value, "config file"
+			where = fmt.Sprintf("%s line %d", o.ConfigFile, fv.line)
+		}
+		if v, ok := env(opt.name); ok {
+			s.Value, s.Source = v, "env "+envName(opt.name)
+			where = s.Source
+		}
+		if setByFlag[opt.name] {
+			s.Value, s.Source = raw[opt.name].s, "flag"
+			where = "flag --" + opt.name
+		}
+		if err := opt.apply(&o, s.Value); err != nil {
+			return serveOptions{}, fmt.Errorf("%s (from %s): %w", opt.name, where, err)
+		}
+		o.Settings = append(o.Settings, s)
+	}
+	return o, nil
+}
+
+// fileValue is one key's value in the config file.
+type fileValue struct {
+	value string
+	line  int
+}
+
+// parseConfigFile reads a YAML mapping of option names to scalar values.
+// Unknown, repeated and non-scalar keys are errors; null values read as "".
+func parseConfigFile(data []byte) (map[string]fileValue, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil // an empty file sets nothing
+		}
+		return nil, err
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("want exactly one YAML document")
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		return nil, nil // a file of comments only
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("line %d: want a mapping of setting names to values", root.Line)
+	}
+	known := func(name string) bool {
+		return slices.ContainsFunc(serveOptionTable, func(o option) bool { return o.name == name })
+	}
+	out := map[string]fileValue{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			return nil, fmt.Errorf("line %d: want a setting name as key", k.Line)
+		}
+		if !known(k.Value) {
+			return nil, fmt.Errorf("line %d: unknown key %q (known keys: %s)", k.Line, k.Value, knownKeys())
+		}
+		if prev, dup := out[k.Value]; dup {
+			return nil, fmt.Errorf("line %d: key %q repeats line %d", k.Line, k.Value, prev.line)
+		}
+		if v.Kind != yaml.ScalarNode {
+			return nil, fmt.Errorf("line %d: %s: want a single value, not a list or mapping", v.Line, k.Value)
+		}
+		val := v.Value
+		if v.Tag == "!!null" {
+			val = ""
+		}
+		out[k.Value] = fileValue{value: val, line: k.Line}
+	}
+	return out, nil
+}
+
+func knownKeys() string {
+	names := make([]string, len(serveOptionTable))
+	for i, o := range serveOptionTable {
+		names[i] = o.name
+	}
+	return strings.Join(names, ", ")
+}
+
+// checkHostPort reports whether s is host:port with a numeric port. An
+// advertised address needs a host and a non-zero port; a listen address may
+// leave the host empty (all interfaces) and use port 0 (any free port).
+func checkHostPort(s string, advertised bool) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("invalid address %q: want host:port", s)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return fmt.Errorf("invalid port in %q: want a number from 0 to 65535", s)
+	}
+	if advertised && (host == "" || p == 0) {
+		return fmt.Errorf("invalid address %q: want a host name and a non-zero port", s)
+	}
+	return nil
+}
+
+// byteUnits are the accepted size suffixes, longest first.
+var byteUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1},
+}
+
+// parseBytes parses a size such as "1048576", "64MiB" or "1GiB" from lo to
+// hi bytes.
+func parseBytes(s string, lo, hi int64) (int64, error) {
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range byteUnits {
+		if n, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(n), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("invalid size %q: want a positive integer number of bytes, optionally with a KiB, MiB, GiB or TiB suffix", s)
+	}
+	if n > hi/mult {
+		return 0, fmt.Errorf("size %q is too large: the limit is %d bytes", s, hi)
+	}
+	if n*mult < lo {
+		return 0, fmt.Errorf("size %q is too small: the minimum is %d bytes", s, lo)
+	}
+	return n * mult, nil
+}
+
+// parseMillisOrDuration parses a Go duration ("10m", "1h30m") or an integer
+// number of milliseconds ("600000"), as Kafka writes segment.ms, of at
+// least one millisecond.
+func parseMillisOrDuration(s string) (time.Duration, error) {
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if ms <= 0 || ms > math.MaxInt64/int64(time.Millisecond) {
+			return 0, fmt.Errorf("invalid duration %q: want a positive number of milliseconds", s)
+		}
+		return time.Duration(ms) * time.Millisecond, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < time.Millisecond {
+		return 0, fmt.Errorf("invalid duration %q: want at least 1ms, as a duration such as 10m or 90s or an integer number of milliseconds", s)
+	}
+	return d, nil
+}
+
+// effectiveConfig renders the resolved settings as a config file, each
+// value commented with its source; loading it gives the same settings.
+func effectiveConfig(o serveOptions) ([]byte, error) {
+	m := &yaml.Node{Kind: yaml.MappingNode}
+	for _, s := range o.Settings {
+		v := &yaml.Node{Kind: yaml.ScalarNode, Value: s.Value, LineComment: s.Source}
+		if s.Value == "" {
+			v.Style = yaml.DoubleQuotedStyle
+		}
+		m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: s.Name}, v)
+	}
+	return yaml.Marshal(m)
+}
