@@ -207,11 +207,12 @@ func (p *Partition) appendLocked(h batch.Header, b []byte) (res AppendResult, ad
 	p.logEnd = act.end
 	p.producers.update(h, base)
 	res = AppendResult{BaseOffset: base, LastOffset: last, LogStart: p.logStart}
-	if !p.fsyncAlways() {
+	advanced = !p.fsyncAlways()
+	if advanced {
 		p.hw = p.logEnd
-		return res, true, nil
 	}
-	return res, false, nil
+	p.checkLocked()
+	return res, advanced, nil
 }
 
 // rollLocked seals the active segment (fsync, index file, producer snapshot)
@@ -243,6 +244,7 @@ func (p *Partition) rollLocked() error {
 	}
 	p.hwPos = 0
 	p.removeOldSnapshotsLocked()
+	p.checkLocked()
 	p.log.cfg.Logger.Debug("segment sealed", "partition", p.name, "base", act.base, "end", act.end, "bytes", act.size)
 	return nil
 }
@@ -349,6 +351,7 @@ func (p *Partition) sync() error {
 		}
 		advanced = true
 	}
+	p.checkLocked()
 	p.mu.Unlock()
 	if advanced {
 		p.notify()

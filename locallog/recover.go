@@ -75,6 +75,7 @@ func (p *Partition) recover() error {
 		p.closeSegments()
 		return err
 	}
+	p.checkLocked()
 	return nil
 }
 

@@ -101,5 +101,6 @@ func (p *Partition) deleteSegmentsLocked(del func(*segment) bool) error {
 		s.release()
 	}
 	p.segs = append(p.segs[:0:0], p.segs[k:]...)
+	p.checkLocked()
 	return nil
 }

@@ -1,0 +1,5 @@
+//go:build !invariants
+
+package locallog
+
+const checkInvariants = false
