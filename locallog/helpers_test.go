@@ -180,4 +180,3 @@ func (f *faultyFile) WriteAt(b []byte, off int64) (int, error) {
 	}
 	return f.File.WriteAt(b, off)
 }
-
