@@ -19,6 +19,15 @@ type PartitionConfig struct {
 	SegmentMs      time.Duration // segment.ms; zero or negative never rolls by age
 	RetentionMs    time.Duration // retention.ms; negative keeps forever
 	RetentionBytes int64         // retention.bytes; negative means no limit
+
+	// Tiered partitions upload sealed segments to the remote tier. Their
+	// local segments are deleted only once committed remotely (see
+	// SetRemoteEnd), under LocalRetentionMs and LocalRetentionBytes
+	// (local.retention.ms / .bytes) instead of RetentionMs/RetentionBytes,
+	// which the remote tier applies to the whole log.
+	Tiered              bool
+	LocalRetentionMs    time.Duration // negative keeps forever
+	LocalRetentionBytes int64         // negative means no limit
 }
 
 // Offsets are a partition's bounds: LogStart <= HighWatermark <= LogEnd.
@@ -63,6 +72,7 @@ type Partition struct {
 	hwPos     int64 // position of hw in the active segment (FsyncAlways)
 	logEnd    int64
 	synced    int64 // end of what has been fsynced
+	remoteEnd int64 // end of what the remote tier has committed (SetRemoteEnd)
 	producers producers
 	failed    error // sticky: a write or fsync failed, the partition refuses appends
 	closed    bool

@@ -42,7 +42,9 @@ func (p *Partition) DeleteRecords(before int64) (int64, error) {
 }
 
 // EnforceRetention deletes the oldest sealed segments that retention.ms or
-// retention.bytes no longer keep and advances logStart past them. The
+// retention.bytes no longer keep and advances logStart past them. A tiered
+// partition applies local.retention.ms and local.retention.bytes instead,
+// and deletes only segments that end at or below the remote end. The
 // active segment is never deleted. It returns how many segments went.
 func (p *Partition) EnforceRetention(now time.Time) (int, error) {
 	p.mu.Lock()
@@ -54,11 +56,17 @@ func (p *Partition) EnforceRetention(now time.Time) (int, error) {
 	for _, s := range p.segs {
 		total += s.size
 	}
-	cfg := p.cfg
+	retMs, retBytes := p.cfg.RetentionMs, p.cfg.RetentionBytes
+	if p.cfg.Tiered {
+		retMs, retBytes = p.cfg.LocalRetentionMs, p.cfg.LocalRetentionBytes
+	}
 	n := len(p.segs)
 	err := p.deleteSegmentsLocked(func(s *segment) bool {
-		expired := cfg.RetentionMs >= 0 && s.maxTs >= 0 && now.Sub(time.UnixMilli(s.maxTs)) > cfg.RetentionMs
-		oversize := cfg.RetentionBytes >= 0 && total-s.size >= cfg.RetentionBytes
+		if p.cfg.Tiered && s.end > p.remoteEnd {
+			return false // not yet committed remotely
+		}
+		expired := retMs >= 0 && s.maxTs >= 0 && now.Sub(time.UnixMilli(s.maxTs)) > retMs
+		oversize := retBytes >= 0 && total-s.size >= retBytes
 		if s.end <= p.logStart || expired || oversize {
 			total -= s.size
 			return true
