@@ -215,13 +215,26 @@ func (l *Log) flush(ctx context.Context) {
 		}
 		clear(l.dirty)
 		l.mu.Unlock()
+		// The partitions' fsyncs run side by side: one after another they
+		// would hold each partition's syncMu for the sum of the others'
+		// fsyncs, and acks=all waiters queue behind it.
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, maxParallelFsyncs)
 		for _, p := range ps {
-			if err := p.sync(); err != nil {
-				l.cfg.Logger.Error("fsync", "partition", p.name, "err", err)
-			}
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				if err := p.sync(); err != nil {
+					l.cfg.Logger.Error("fsync", "partition", p.name, "err", err)
+				}
+			})
 		}
+		wg.Wait()
 	}
 }
+
+// maxParallelFsyncs bounds the flusher's concurrent fsyncs.
+const maxParallelFsyncs = 16
 
 func (l *Log) partitions() []*Partition {
 	l.mu.Lock()
