@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/strata-io/strata/objectstore"
 )
@@ -57,6 +58,11 @@ type Writer struct {
 	chunkSize int
 	epoch     Epoch
 	id        WriterID
+
+	// snapshot and isFenced mirror m and fenced for readers that must not
+	// wait for a commit in flight (the resolver, status endpoints).
+	snapshot atomic.Pointer[Manifest]
+	isFenced atomic.Bool
 
 	mu     sync.Mutex // serializes commits; guards below
 	m      *Manifest  // the head as last committed or read back
@@ -117,6 +123,7 @@ func Acquire(ctx context.Context, b objectstore.Bucket, prefix string, cfg Write
 		}
 		if err == nil {
 			w.epoch, w.m, w.etag = next.WriterEpoch, &next, newTag
+			w.snapshot.Store(w.m)
 			return w, nil
 		}
 	}
@@ -127,12 +134,13 @@ func Acquire(ctx context.Context, b objectstore.Bucket, prefix string, cfg Write
 func (w *Writer) Epoch() Epoch { return w.epoch }
 
 // Manifest returns the head as last committed (or read back) by the writer.
-// It is a snapshot: later commits do not change it.
-func (w *Writer) Manifest() *Manifest {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.m
-}
+// It is a snapshot: later commits do not change it. It does not wait for a
+// commit in flight.
+func (w *Writer) Manifest() *Manifest { return w.snapshot.Load() }
+
+// Fenced reports whether the writer has learnt that a newer writer owns the
+// partition; a fenced writer never writes again.
+func (w *Writer) Fenced() bool { return w.isFenced.Load() }
 
 // Append commits e as the partition's next segment: e.BaseOffset must be
 // RemoteEnd, and RemoteEnd becomes e.EndOffset. e.Epoch must be the
@@ -363,6 +371,7 @@ func (w *Writer) commitLocked(ctx context.Context, p plan) error {
 		etag = w.etag // conflictLocked read our head back
 	}
 	w.m, w.etag = next, etag
+	w.snapshot.Store(next)
 	for _, key := range p.dropChunks {
 		// The chunk holds only dead entries and no head refers to it any
 		// more; a reader of an older head that still wants it reloads.
@@ -408,11 +417,13 @@ func (w *Writer) adoptLocked(m *Manifest, etag objectstore.ETag) error {
 	switch {
 	case m.WriterEpoch > w.epoch || (m.WriterEpoch == w.epoch && m.WriterID != w.id):
 		w.fenced = true
+		w.isFenced.Store(true)
 		return fmt.Errorf("%w: the manifest belongs to epoch %d (writer %s), this writer has epoch %d", ErrFenced, m.WriterEpoch, m.WriterID, w.epoch)
 	case m.WriterEpoch < w.epoch:
 		w.stale = true
 		return fmt.Errorf("%w: manifest %s epoch fell from %d to %d", ErrCorrupt, w.prefix, w.epoch, m.WriterEpoch)
 	}
 	w.m, w.etag, w.stale = m, etag, false
+	w.snapshot.Store(m)
 	return nil
 }
