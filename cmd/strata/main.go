@@ -1,5 +1,6 @@
 // Command strata is the Strata broker binary: `strata serve` runs a
-// Kafka-compatible broker, `strata version` prints the build version.
+// Kafka-compatible broker, `strata manifest show` and `strata bucket
+// verify` inspect a bucket, `strata version` prints the build version.
 package main
 
 import (
@@ -40,6 +41,8 @@ const usage = `Usage: strata <command> [flags]
 
 Commands:
   serve     run the broker (strata serve -h lists its flags)
+  manifest  show a partition's manifest (strata manifest show -h)
+  bucket    verify every partition in a bucket (strata bucket verify -h)
   version   print the version
   help      print this text
 `
@@ -53,6 +56,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
 		return runServeCommand(ctx, rest, stdout, stderr)
+	case "manifest":
+		return runManifestCommand(ctx, rest, stdout, stderr)
+	case "bucket":
+		return runBucketCommand(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "strata %s (%s %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return exitOK
