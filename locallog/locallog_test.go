@@ -370,7 +370,9 @@ func TestIdempotentProducer(t *testing.T) {
 
 func TestRollBySegmentMs(t *testing.T) {
 	now := time.Unix(1000, 0)
-	l, err := Open(t.TempDir(), Config{Fsync: FsyncPolicy{Mode: FsyncAlways}, Now: func() time.Time { return now }})
+	var sealed []string
+	l, err := Open(t.TempDir(), Config{Fsync: FsyncPolicy{Mode: FsyncAlways}, Now: func() time.Time { return now },
+		OnSeal: func(name string) { sealed = append(sealed, name) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,6 +391,9 @@ func TestRollBySegmentMs(t *testing.T) {
 	segs := p.Segments()
 	if len(segs) != 2 || !segs[0].Sealed || segs[1].BaseOffset != 1 {
 		t.Fatalf("after segment.ms: %+v", segs)
+	}
+	if fmt.Sprint(sealed) != "[t-0]" {
+		t.Fatalf("OnSeal calls: %v", sealed)
 	}
 }
 

@@ -26,6 +26,10 @@ type Config struct {
 	TickInterval time.Duration
 	// RetentionInterval is how often Run applies retention; default 10s.
 	RetentionInterval time.Duration
+	// OnSeal, if set, is called with a partition's name after one of its
+	// segments is sealed (so the uploader can pick it up). It runs with the
+	// partition locked and must not block or call back into the partition.
+	OnSeal func(name string)
 }
 
 // Log is the set of local partitions under one directory.

@@ -255,6 +255,9 @@ func (p *Partition) rollLocked() error {
 	p.hwPos = 0
 	p.removeOldSnapshotsLocked()
 	p.checkLocked()
+	if p.log.cfg.OnSeal != nil {
+		p.log.cfg.OnSeal(p.name)
+	}
 	p.log.cfg.Logger.Debug("segment sealed", "partition", p.name, "base", act.base, "end", act.end, "bytes", act.size)
 	return nil
 }
