@@ -137,3 +137,26 @@ func parsePartition(s string) (int32, error) {
 	}
 	return int32(n), nil
 }
+
+// subcommand is one of a command's subcommands: it returns the exit status.
+type subcommand func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+
+// runSubcommand dispatches args[0] to one of subs, printing usage for help
+// and for an unknown or missing subcommand.
+func runSubcommand(ctx context.Context, name, usage string, subs map[string]subcommand, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	sub, rest := args[0], args[1:]
+	if run, ok := subs[sub]; ok {
+		return run(ctx, rest, stdout, stderr)
+	}
+	switch sub {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "%s: unknown subcommand %q\n\n%s", name, sub, usage)
+	return exitUsage
+}

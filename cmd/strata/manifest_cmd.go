@@ -35,20 +35,7 @@ Flags:
 
 // runManifestCommand runs `strata manifest <subcommand>`.
 func runManifestCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, manifestUsage)
-		return exitUsage
-	}
-	switch sub, rest := args[0], args[1:]; sub {
-	case "show":
-		return runManifestShow(ctx, rest, stdout, stderr)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, manifestUsage)
-		return exitOK
-	default:
-		fmt.Fprintf(stderr, "strata manifest: unknown subcommand %q\n\n%s", sub, manifestUsage)
-		return exitUsage
-	}
+	return runSubcommand(ctx, "strata manifest", manifestUsage, map[string]subcommand{"show": runManifestShow}, args, stdout, stderr)
 }
 
 func runManifestShow(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -47,20 +47,7 @@ Flags:
 
 // runBucketCommand runs `strata bucket <subcommand>`.
 func runBucketCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, bucketUsage)
-		return exitUsage
-	}
-	switch sub, rest := args[0], args[1:]; sub {
-	case "verify":
-		return runBucketVerify(ctx, rest, stdout, stderr)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, bucketUsage)
-		return exitOK
-	default:
-		fmt.Fprintf(stderr, "strata bucket: unknown subcommand %q\n\n%s", sub, bucketUsage)
-		return exitUsage
-	}
+	return runSubcommand(ctx, "strata bucket", bucketUsage, map[string]subcommand{"verify": runBucketVerify}, args, stdout, stderr)
 }
 
 func runBucketVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
