@@ -13,9 +13,17 @@
 //	logStart <= highWatermark <= logEnd
 //
 // logEnd moves on Append; highWatermark is the end of what consumers may read
-// (with FsyncAlways the end of what is durable, moved by the group commit in
-// WaitDurable and by the Log's flusher; otherwise logEnd); logStart moves by
-// retention and DeleteRecords and is checkpointed in the file "logstart".
+// (with FsyncAlways the end of what is durable, moved by the group commit of
+// the write-ahead log in WaitDurable and by the Log's flusher; otherwise
+// logEnd); logStart moves by retention and DeleteRecords and is checkpointed
+// in the file "logstart".
+//
+// Write-ahead log (FsyncAlways). Every append also goes to one broker-wide
+// WAL (wal-%020d.log in the Log's directory) and a group commit fsyncs only
+// that file, so one fsync acknowledges every partition's appends: per-file
+// fsyncs cost one journal commit each on ext4. Segment files are fsynced
+// when sealed and at checkpoints, after which older WAL files are deleted;
+// recovery replays WAL records beyond each partition's recovered end.
 // The tiering issue adds remoteEnd between logStart and highWatermark.
 //
 // Read answers from exactly one segment: the one whose range holds the
@@ -23,8 +31,10 @@
 //
 // Concurrency. Appends to one partition are serialized by Partition.mu;
 // reads hold mu only long enough to pick a segment and pin it, then read
-// with pread, so they run concurrently with appends. fsyncs are serialized by
-// Partition.syncMu, taken before mu when both are held. Segments are
+// with pread, so they run concurrently with appends. Segment fsyncs are
+// serialized by Partition.syncMu, taken before mu when both are held; the
+// WAL's syncMu and mu, and Log.pendMu, are leaves taken under a Partition's
+// mu, never before it. Segments are
 // reference-counted so retention can unlink a segment a reader still uses.
 //
 // Recovery. Open validates the active (last) segment batch by batch and cuts

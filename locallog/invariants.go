@@ -18,8 +18,13 @@ func (p *Partition) checkLocked() {
 	if !(p.logStart <= p.hw && p.hw <= p.logEnd) {
 		fail("logStart %d, highWatermark %d, logEnd %d", p.logStart, p.hw, p.logEnd)
 	}
-	if p.synced > p.logEnd || (p.fsyncAlways() && p.hw > p.synced) {
-		fail("synced %d, highWatermark %d, logEnd %d", p.synced, p.hw, p.logEnd)
+	if p.synced > p.logEnd {
+		fail("synced %d, logEnd %d", p.synced, p.logEnd)
+	}
+	for i, a := range p.pending {
+		if a.end > p.logEnd || a.end <= p.hw || (i > 0 && (a.walEnd <= p.pending[i-1].walEnd || a.end <= p.pending[i-1].end)) {
+			fail("pending ack %d %+v with highWatermark %d, logEnd %d", i, a, p.hw, p.logEnd)
+		}
 	}
 	if len(p.segs) == 0 {
 		fail("no segments")

@@ -1,6 +1,7 @@
 package locallog
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -218,8 +219,10 @@ func TestRecoveryCutsTornTail(t *testing.T) {
 		}},
 	} {
 		t.Run(damage.name, func(t *testing.T) {
+			// FsyncNever: no write-ahead log to restore the damaged batch
+			// from (TestWALRestoresLostSegmentBytes covers that).
 			dir := t.TempDir()
-			l := testLog(t, dir, FsyncAlways, nil)
+			l := testLog(t, dir, FsyncNever, nil)
 			p := openPart(t, l, "t-0", smallSegments)
 			var want []string
 			for i := range 30 {
@@ -235,7 +238,7 @@ func TestRecoveryCutsTornTail(t *testing.T) {
 			if damage.name != "garbage appended" {
 				want = want[:len(want)-2] // the damaged last batch is gone
 			}
-			l2 := testLog(t, dir, FsyncAlways, nil)
+			l2 := testLog(t, dir, FsyncNever, nil)
 			defer l2.Close()
 			p2 := openPart(t, l2, "t-0", smallSegments)
 			if got := readAll(t, p2, 1<<20); fmt.Sprint(got) != fmt.Sprint(want) {
@@ -555,6 +558,141 @@ func (p *Partition) waitForAdvance(t *testing.T, off int64) {
 		case <-time.After(10 * time.Second):
 			t.Errorf("high watermark stuck at %d", p.Offsets().HighWatermark)
 			return
+		}
+	}
+}
+
+// TestWALRestoresLostSegmentBytes crashes (no Close) after acked appends and
+// then takes away segment bytes the page cache had not written back: the
+// write-ahead log puts every acknowledged batch back, once.
+func TestWALRestoresLostSegmentBytes(t *testing.T) {
+	for _, damage := range []string{"cut to an earlier batch", "torn last batch", "empty active segment"} {
+		t.Run(damage, func(t *testing.T) {
+			dir := t.TempDir()
+			l := testLog(t, dir, FsyncAlways, nil)
+			p := openPart(t, l, "t-0", smallSegments)
+			q := openPart(t, l, "t-1", smallSegments)
+			var want []string
+			for i := range 60 {
+				mustAppend(t, p, makeBatch(7, 0, int32(i*2), 2, 0, fmt.Sprint(i)))
+				mustAppend(t, q, makeBatch(-1, -1, -1, 1, 0, fmt.Sprint(i)))
+				want = append(want, fmt.Sprintf("%d-0", i), fmt.Sprintf("%d-1", i))
+			}
+			segs := p.Segments()
+			act := segs[len(segs)-1]
+			path := filepath.Join(dir, "t-0", fmt.Sprintf("%020d.log", act.BaseOffset))
+			var cut int64
+			switch damage {
+			case "cut to an earlier batch":
+				res, err := p.Read(act.BaseOffset, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cut = int64(len(res.Data)) // keep only the first batch
+			case "torn last batch":
+				cut = act.SizeBytes - 5
+			}
+			// Crash: the first log is never closed.
+			if err := os.Truncate(path, cut); err != nil {
+				t.Fatal(err)
+			}
+			l2 := testLog(t, dir, FsyncAlways, nil)
+			defer l2.Close()
+			p2 := openPart(t, l2, "t-0", smallSegments)
+			if got := readAll(t, p2, 1<<20); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("after recovery read %d records, want %d", len(got), len(want))
+			}
+			if got := readAll(t, openPart(t, l2, "t-1", smallSegments), 1<<20); len(got) != 60 {
+				t.Fatalf("the other partition has %d records, want 60", len(got))
+			}
+			// The producer state came back with the batches: a retry of the
+			// last one is a duplicate, the next sequence goes on.
+			if res, err := p2.Append(makeBatch(7, 0, 118, 2, 0, "59")); err != nil || !res.Duplicate {
+				t.Fatalf("retry of the last batch after replay: %+v, %v", res, err)
+			}
+			if res := mustAppend(t, p2, makeBatch(7, 0, 120, 1, 0, "next")); res.BaseOffset != 120 {
+				t.Fatalf("next append at %d, want 120", res.BaseOffset)
+			}
+		})
+	}
+}
+
+func TestWALCheckpointDeletesOldFiles(t *testing.T) {
+	dir := t.TempDir()
+	l := testLog(t, dir, FsyncAlways, nil)
+	p := openPart(t, l, "t-0", PartitionConfig{SegmentBytes: 1 << 30, RetentionMs: -1, RetentionBytes: -1})
+	for i := range 10 {
+		mustAppend(t, p, makeBatch(-1, -1, -1, 1, 0, fmt.Sprint(i)))
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Reopening starts a new WAL file; the old one goes at the first
+	// checkpoint, once every partition with records in it is open.
+	l2 := testLog(t, dir, FsyncAlways, nil)
+	defer l2.Close()
+	if files, _ := listWAL(dir); len(files) != 2 {
+		t.Fatalf("WAL files after reopen: %v", files)
+	}
+	if err := l2.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if files, _ := listWAL(dir); len(files) != 2 {
+		t.Fatalf("checkpoint deleted WAL files before t-0 was opened: %v", files)
+	}
+	p2 := openPart(t, l2, "t-0", PartitionConfig{SegmentBytes: 1 << 30, RetentionMs: -1, RetentionBytes: -1})
+	if err := l2.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if files, _ := listWAL(dir); len(files) != 1 {
+		t.Fatalf("WAL files after checkpoint: %v", files)
+	}
+	if got := readAll(t, p2, 1<<20); len(got) != 10 {
+		t.Fatalf("read %d records", len(got))
+	}
+}
+
+// TestAcksAllManyPartitionsWithFlusher races acks=all writers on several
+// partitions against the flusher's WAL commits: every WaitDurable must
+// return (a lost wake-up would leave one waiting until its deadline).
+func TestAcksAllManyPartitionsWithFlusher(t *testing.T) {
+	l := testLog(t, t.TempDir(), FsyncAlways, nil)
+	defer l.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	runDone := make(chan error, 1)
+	go func() { runDone <- l.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-runDone
+	}()
+	var parts []*Partition
+	for i := range 4 {
+		parts = append(parts, openPart(t, l, fmt.Sprintf("t-%d", i), smallSegments))
+	}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			p := parts[w%len(parts)]
+			for i := range 200 {
+				res, err := p.Append(makeBatch(-1, -1, -1, 1, 0, fmt.Sprintf("%d-%d", w, i)))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				wctx, wcancel := context.WithTimeout(t.Context(), 20*time.Second)
+				err = p.WaitDurable(wctx, res.LastOffset+1)
+				wcancel()
+				if err != nil {
+					t.Errorf("writer %d append %d: %v", w, i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, p := range parts {
+		if o := p.Offsets(); o.HighWatermark != 400 {
+			t.Fatalf("%+v", o)
 		}
 	}
 }

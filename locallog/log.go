@@ -37,10 +37,18 @@ type Log struct {
 	dir string
 	cfg Config
 
+	wal *wal // FsyncAlways only
+
 	mu     sync.Mutex // guards below
 	parts  map[string]*Partition
 	dirty  map[*Partition]struct{} // waiting for the flusher (FsyncAlways)
+	replay map[string][]walRecord  // WAL records of partitions not yet opened
 	closed bool
+
+	// pendMu guards pending, the partitions with appends waiting for a WAL
+	// fsync. It is a leaf: taken under a Partition's mu, never before it.
+	pendMu  sync.Mutex
+	pending map[*Partition]struct{}
 
 	wake chan struct{} // cap 1: the flusher has work
 }
@@ -72,13 +80,30 @@ func Open(dir string, cfg Config) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open local log: %w", err)
 	}
-	return &Log{
-		dir:   dir,
-		cfg:   cfg,
-		parts: make(map[string]*Partition),
-		dirty: make(map[*Partition]struct{}),
-		wake:  make(chan struct{}, 1),
-	}, nil
+	l := &Log{
+		dir:     dir,
+		cfg:     cfg,
+		parts:   make(map[string]*Partition),
+		dirty:   make(map[*Partition]struct{}),
+		pending: make(map[*Partition]struct{}),
+		wake:    make(chan struct{}, 1),
+	}
+	if cfg.Fsync.Mode == FsyncAlways {
+		w, recs, err := openWAL(dir, cfg.OpenFile)
+		if err != nil {
+			return nil, fmt.Errorf("open local log: write-ahead log: %w", err)
+		}
+		// Records of partitions whose directory is gone (removed while the
+		// broker was down) would hold every WAL file forever.
+		for name := range recs {
+			if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+				cfg.Logger.Warn("dropping write-ahead log records of a partition with no directory", "partition", name, "batches", len(recs[name]))
+				delete(recs, name)
+			}
+		}
+		l.wal, l.replay = w, recs
+	}
+	return l, nil
 }
 
 // Names lists the partition directories present on disk, opened or not, so
@@ -118,6 +143,11 @@ func (l *Log) OpenPartition(name string, cfg PartitionConfig) (*Partition, error
 	if err := p.recover(); err != nil {
 		return nil, fmt.Errorf("open partition %s: %w", name, err)
 	}
+	if err := p.replayWAL(l.replay[name]); err != nil {
+		p.closeSegments()
+		return nil, fmt.Errorf("open partition %s: %w", name, err)
+	}
+	delete(l.replay, name)
 	l.parts[name] = p
 	return p, nil
 }
@@ -129,7 +159,11 @@ func (l *Log) RemovePartition(name string) error {
 	p := l.parts[name]
 	delete(l.parts, name)
 	delete(l.dirty, p)
+	delete(l.replay, name)
 	l.mu.Unlock()
+	l.pendMu.Lock()
+	delete(l.pending, p)
+	l.pendMu.Unlock()
 	if p != nil {
 		p.mu.Lock()
 		p.failed = ErrClosed // no fsync or snapshot for data about to be deleted
@@ -187,6 +221,9 @@ func (l *Log) Run(ctx context.Context) error {
 		if doRetention {
 			lastRetention = now
 		}
+		if err := l.checkpoint(); err != nil {
+			l.cfg.Logger.Error("write-ahead log checkpoint", "err", err)
+		}
 		for _, p := range l.partitions() {
 			if err := p.rollIfAged(now); err != nil {
 				l.cfg.Logger.Error("roll segment", "partition", p.name, "err", err)
@@ -213,32 +250,71 @@ func (l *Log) flush(ctx context.Context) {
 		case <-l.wake:
 		}
 		l.mu.Lock()
-		ps := make([]*Partition, 0, len(l.dirty))
-		for p := range l.dirty {
-			ps = append(ps, p)
-		}
 		clear(l.dirty)
 		l.mu.Unlock()
-		// The partitions' fsyncs run side by side: one after another they
-		// would hold each partition's syncMu for the sum of the others'
-		// fsyncs, and acks=all waiters queue behind it.
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, maxParallelFsyncs)
-		for _, p := range ps {
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				if err := p.sync(); err != nil {
-					l.cfg.Logger.Error("fsync", "partition", p.name, "err", err)
-				}
-			})
+		if err := l.commitWAL(); err != nil {
+			l.cfg.Logger.Error("fsync write-ahead log", "err", err)
 		}
-		wg.Wait()
 	}
 }
 
-// maxParallelFsyncs bounds the flusher's concurrent fsyncs.
-const maxParallelFsyncs = 16
+// commitWAL fsyncs the write-ahead log (one fsync for every partition) and
+// moves the high watermark of each partition whose appends it covered.
+func (l *Log) commitWAL() error {
+	synced, err := l.wal.sync()
+	if err != nil {
+		return err
+	}
+	l.pendMu.Lock()
+	ps := make([]*Partition, 0, len(l.pending))
+	for p := range l.pending {
+		ps = append(ps, p)
+	}
+	l.pendMu.Unlock()
+	for _, p := range ps {
+		p.advanceTo(synced)
+	}
+	return nil
+}
+
+// setPending adds p to or removes it from the partitions with appends
+// waiting for a WAL fsync. The caller holds p.mu, so the set always agrees
+// with p.pending.
+func (l *Log) setPending(p *Partition, waiting bool) {
+	l.pendMu.Lock()
+	if waiting {
+		l.pending[p] = struct{}{}
+	} else {
+		delete(l.pending, p)
+	}
+	l.pendMu.Unlock()
+}
+
+// checkpoint deletes the WAL files written before the current one, after
+// fsyncing every partition's active segment so that their records are
+// durable without them. It does nothing while a partition that has records
+// in them is still to be opened.
+func (l *Log) checkpoint() error {
+	if l.wal == nil {
+		return nil
+	}
+	seqs := l.wal.checkpointable()
+	if len(seqs) == 0 {
+		return nil
+	}
+	l.mu.Lock()
+	waiting := len(l.replay)
+	l.mu.Unlock()
+	if waiting > 0 {
+		return nil
+	}
+	for _, p := range l.partitions() {
+		if err := p.sync(); err != nil {
+			return fmt.Errorf("checkpoint %s: %w", p.name, err)
+		}
+	}
+	return l.wal.remove(seqs)
+}
 
 func (l *Log) partitions() []*Partition {
 	l.mu.Lock()
@@ -268,6 +344,11 @@ func (l *Log) Close() error {
 	for _, p := range ps {
 		if err := p.close(); err != nil {
 			errs = append(errs, fmt.Errorf("close %s: %w", p.name, err))
+		}
+	}
+	if l.wal != nil {
+		if err := l.wal.close(); err != nil {
+			errs = append(errs, fmt.Errorf("close write-ahead log: %w", err))
 		}
 	}
 	return errors.Join(errs...)

@@ -71,8 +71,9 @@ type Partition struct {
 	hw        int64
 	hwPos     int64 // position of hw in the active segment (FsyncAlways)
 	logEnd    int64
-	synced    int64 // end of what has been fsynced
-	remoteEnd int64 // end of what the remote tier has committed (SetRemoteEnd)
+	synced    int64        // end of what has been fsynced in the segment files
+	pending   []pendingAck // FsyncAlways: appends waiting for a WAL fsync, oldest first
+	remoteEnd int64        // end of what the remote tier has committed (SetRemoteEnd)
 	producers producers
 	failed    error // sticky: a write or fsync failed, the partition refuses appends
 	closed    bool
@@ -190,17 +191,52 @@ func (p *Partition) appendLocked(h batch.Header, b []byte) (res AppendResult, ad
 		}
 	}
 	base := p.logEnd
-	last := base + int64(h.LastOffsetDelta)
-	act := p.segs[len(p.segs)-1]
-	if act.size > 0 && (act.size+int64(len(b)) > p.cfg.SegmentBytes || !act.fits(len(b), last)) {
-		if err := p.rollLocked(); err != nil {
-			return res, false, err
-		}
-		act = p.segs[len(p.segs)-1]
-	}
 	batch.SetBaseOffset(b, base)
 	batch.SetLeaderEpoch(b, 0)
 	h.BaseOffset = base
+	if err := p.writeLocked(h, b); err != nil {
+		return res, false, err
+	}
+	res = AppendResult{BaseOffset: base, LastOffset: h.LastOffset(), LogStart: p.logStart}
+	advanced = !p.fsyncAlways()
+	if advanced {
+		p.hw = p.logEnd
+	} else {
+		// Behind the segment, into the write-ahead log: acks=all waits for
+		// its fsync. If this fails the batch stays in the segment unacked
+		// (it may become visible at the next segment fsync, as an unacked
+		// record may) and the WAL refuses every later append.
+		walEnd, err := p.log.wal.append(p.name, b)
+		if err != nil {
+			return AppendResult{}, false, fmt.Errorf("append to %s: %w", p.name, err)
+		}
+		act := p.segs[len(p.segs)-1]
+		p.pending = append(p.pending, pendingAck{walEnd: walEnd, end: p.logEnd, pos: act.size, seg: act})
+		p.log.setPending(p, true)
+	}
+	p.checkLocked()
+	return res, advanced, nil
+}
+
+// pendingAck is an append whose high watermark waits for the WAL fsync that
+// covers walEnd.
+type pendingAck struct {
+	walEnd   int64
+	end, pos int64 // logEnd after the append, and its position in seg
+	seg      *segment
+}
+
+// writeLocked writes the batch h (offsets assigned) at the end of the
+// active segment, rolling first if it does not fit, and updates the bounds,
+// indexes and producer state.
+func (p *Partition) writeLocked(h batch.Header, b []byte) error {
+	act := p.segs[len(p.segs)-1]
+	if act.size > 0 && (act.size+int64(len(b)) > p.cfg.SegmentBytes || !act.fits(len(b), h.LastOffset())) {
+		if err := p.rollLocked(); err != nil {
+			return err
+		}
+		act = p.segs[len(p.segs)-1]
+	}
 	pos := act.size
 	if _, err := act.f.WriteAt(b, pos); err != nil {
 		// Cut back whatever part reached the file so the next append starts
@@ -208,21 +244,98 @@ func (p *Partition) appendLocked(h batch.Header, b []byte) (res AppendResult, ad
 		if terr := act.f.Truncate(pos); terr != nil {
 			p.failed = fmt.Errorf("partition %s: write failed (%v) and could not be undone: %w", p.name, err, terr)
 		}
-		return res, false, fmt.Errorf("append to %s: %w", act.path, err)
+		return fmt.Errorf("append to %s: %w", act.path, err)
 	}
 	if act.size == 0 {
 		act.firstAppend = p.log.cfg.Now()
 	}
 	act.track(h, pos, int64(p.log.cfg.IndexIntervalBytes))
 	p.logEnd = act.end
-	p.producers.update(h, base)
-	res = AppendResult{BaseOffset: base, LastOffset: last, LogStart: p.logStart}
-	advanced = !p.fsyncAlways()
-	if advanced {
-		p.hw = p.logEnd
+	p.producers.update(h, h.BaseOffset)
+	return nil
+}
+
+// advanceTo moves the high watermark over the appends that the WAL fsync up
+// to synced covered.
+func (p *Partition) advanceTo(synced int64) {
+	p.mu.Lock()
+	i := 0
+	for i < len(p.pending) && p.pending[i].walEnd <= synced {
+		i++
 	}
+	advanced := false
+	if i > 0 {
+		last := p.pending[i-1]
+		if last.end > p.hw {
+			p.hw = last.end
+			if last.seg == p.segs[len(p.segs)-1] {
+				p.hwPos = last.pos
+			}
+			advanced = true
+		}
+		p.pending = append(p.pending[:0], p.pending[i:]...)
+		p.checkLocked()
+	}
+	if len(p.pending) == 0 {
+		p.log.setPending(p, false)
+	}
+	p.mu.Unlock()
+	if advanced {
+		p.notify()
+	}
+}
+
+// dropSatisfiedLocked forgets the appends waiting for a WAL fsync that a
+// segment fsync has made durable already (the high watermark passed them).
+func (p *Partition) dropSatisfiedLocked() {
+	i := 0
+	for i < len(p.pending) && p.pending[i].end <= p.hw {
+		i++
+	}
+	if i == 0 {
+		return
+	}
+	p.pending = append(p.pending[:0], p.pending[i:]...)
+	if len(p.pending) == 0 {
+		p.log.setPending(p, false)
+	}
+}
+
+// replayWAL appends the WAL records beyond the recovered end of the log: the
+// acknowledged batches whose segment bytes a crash lost. Records below the
+// end are already in the segments; one that starts past the end means the
+// two disagree, which is corruption.
+func (p *Partition) replayWAL(recs []walRecord) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	replayed := 0
+	for _, r := range recs {
+		if r.last < p.logEnd {
+			continue
+		}
+		if r.base != p.logEnd {
+			return fmt.Errorf("%w: write-ahead log holds [%d, %d], the log ends at %d", ErrCorrupt, r.base, r.last, p.logEnd)
+		}
+		h, err := batch.Validate(r.batch)
+		if err != nil {
+			return fmt.Errorf("%w: write-ahead log batch at %d: %w", ErrCorrupt, r.base, err)
+		}
+		if err := p.writeLocked(h, r.batch); err != nil {
+			return err
+		}
+		replayed++
+	}
+	if replayed == 0 {
+		return nil
+	}
+	act := p.segs[len(p.segs)-1]
+	if err := act.f.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", act.path, err)
+	}
+	p.hw, p.synced, p.hwPos = p.logEnd, p.logEnd, act.size
+	p.log.cfg.Logger.Info("replayed write-ahead log", "partition", p.name, "batches", replayed, "log_end", p.logEnd)
 	p.checkLocked()
-	return res, advanced, nil
+	return nil
 }
 
 // rollLocked seals the active segment (fsync, index file, producer snapshot)
@@ -253,6 +366,7 @@ func (p *Partition) rollLocked() error {
 		p.hw = act.end
 	}
 	p.hwPos = 0
+	p.dropSatisfiedLocked()
 	p.removeOldSnapshotsLocked()
 	p.checkLocked()
 	if p.log.cfg.OnSeal != nil {
@@ -326,7 +440,7 @@ func (p *Partition) WaitDurable(ctx context.Context, end int64) error {
 		if closed {
 			return ErrClosed
 		}
-		if err := p.sync(); err != nil {
+		if err := p.log.commitWAL(); err != nil {
 			return err
 		}
 	}
@@ -362,6 +476,7 @@ func (p *Partition) sync() error {
 		if p.segs[len(p.segs)-1] == act {
 			p.hwPos = pos
 		}
+		p.dropSatisfiedLocked()
 		advanced = true
 	}
 	p.checkLocked()
