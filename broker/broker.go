@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/strata-io/strata/locallog"
+	"github.com/strata-io/strata/objectstore/bucketurl"
 )
 
 // drainTimeout bounds how long shutdown waits for in-flight requests before
@@ -37,6 +38,8 @@ type Broker struct {
 	cfg       Config
 	logger    *slog.Logger
 	log       *locallog.Log
+	tiers     *tiers   // nil when tiering is off
+	tierNames sync.Map // local partition name → its tiering prefix, for onSeal
 	ln        net.Listener
 	dirLock   *os.File
 	clusterID string
@@ -77,6 +80,15 @@ type PartitionStatus struct {
 	LogStartOffset int64  `json:"logStartOffset"`
 	HighWatermark  int64  `json:"highWatermark"`
 	LogEndOffset   int64  `json:"logEndOffset"`
+	*TierStatus           // nil, and left out of the JSON, with tiering off
+}
+
+// TierStatus is a tiered partition's part of PartitionStatus.
+type TierStatus struct {
+	RemoteEndOffset int64 `json:"remoteEndOffset"`
+	LocalSegments   int   `json:"localSegments"`
+	RemoteSegments  int   `json:"remoteSegments"` // segments in the manifest
+	UploadLagBytes  int64 `json:"uploadLagBytes"` // sealed bytes not yet uploaded
 }
 
 // Open recovers the broker in cfg.DataDir — the topic metadata and every
@@ -118,7 +130,14 @@ func Open(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		}
 	}
 
-	b.log, err = locallog.Open(filepath.Join(cfg.DataDir, partitionsDir), locallog.Config{Fsync: cfg.Fsync, Logger: b.logger, OpenFile: cfg.openFile})
+	if b.tiers, err = openTiers(ctx, &b.cfg); err != nil {
+		return nil, fmt.Errorf("open broker: %w", err)
+	}
+	logCfg := locallog.Config{Fsync: cfg.Fsync, Logger: b.logger, OpenFile: cfg.openFile, RetentionInterval: cfg.RetentionCheckInterval}
+	if b.tiers != nil {
+		logCfg.OnSeal = b.onSeal
+	}
+	b.log, err = locallog.Open(filepath.Join(cfg.DataDir, partitionsDir), logCfg)
 	if err != nil {
 		return nil, fmt.Errorf("open broker: %w", err)
 	}
@@ -138,7 +157,7 @@ func Open(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		return nil, fmt.Errorf("open broker: %w", err)
 	}
 	b.logger.Info("broker open", "listen", b.ln.Addr().String(), "advertised", net.JoinHostPort(b.host, strconv.Itoa(int(b.port))),
-		"cluster", b.clusterID, "topics", len(topics), "fsync", cfg.Fsync.String())
+		"cluster", b.clusterID, "topics", len(topics), "fsync", cfg.Fsync.String(), "bucket", bucketurl.Redact(cfg.Bucket))
 	return b, nil
 }
 
@@ -164,6 +183,15 @@ func (cfg *Config) setDefaults() error {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.LocalRetentionMs == 0 {
+		cfg.LocalRetentionMs = DefaultLocalRetentionMs
+	}
+	if cfg.LocalRetentionBytes == 0 {
+		cfg.LocalRetentionBytes = DefaultLocalRetentionBytes
+	}
+	if cfg.RetentionCheckInterval == 0 {
+		cfg.RetentionCheckInterval = DefaultRetentionCheckInterval
 	}
 	switch {
 	case cfg.DefaultPartitions < 1 || cfg.DefaultPartitions > maxPartitions:
@@ -196,7 +224,7 @@ func (b *Broker) recoverTopics(ctx context.Context, meta metaState) (map[string]
 		if t.settings, err = t.configs.settings(&b.cfg); err != nil {
 			return nil, fmt.Errorf("topic %s: %w", t.name, err)
 		}
-		if err := b.openPartitionsLocked(t, 0, int(mt.Partitions)); err != nil {
+		if err := b.openPartitionsLocked(t, 0, int(mt.Partitions), true); err != nil {
 			return nil, err
 		}
 		topics[t.name] = t
@@ -272,7 +300,8 @@ func (b *Broker) Addr() string { return b.ln.Addr().String() }
 func (b *Broker) Ready() bool { return b.ready.Load() }
 
 // Partitions returns the bounds of every partition, ordered by topic name
-// and partition; an empty slice, not nil, when there are none.
+// and partition; an empty slice, not nil, when there are none. The log
+// start is the effective one: the remote tier's when it holds offsets.
 func (b *Broker) Partitions() []PartitionStatus {
 	set := b.topics()
 	names := make([]string, 0, len(set.byName))
@@ -284,23 +313,38 @@ func (b *Broker) Partitions() []PartitionStatus {
 	for _, name := range names {
 		for _, p := range set.byName[name].partitions {
 			o := p.log.Offsets()
-			out = append(out, PartitionStatus{
+			st := PartitionStatus{
 				Topic:          name,
 				Partition:      p.index,
 				LogStartOffset: o.LogStart,
 				HighWatermark:  o.HighWatermark,
 				LogEndOffset:   o.LogEnd,
-			})
+			}
+			if p.tier != nil {
+				m := p.tier.w.Manifest()
+				st.LogStartOffset = logStart(o, m)
+				st.TierStatus = &TierStatus{
+					RemoteEndOffset: m.RemoteEnd,
+					LocalSegments:   len(p.log.Segments()),
+					RemoteSegments:  liveEntries(m),
+				}
+				if us, ok := b.tiers.uploader.Status(p.tier.prefix); ok {
+					st.UploadLagBytes = us.UploadLagBytes
+				}
+			}
+			out = append(out, st)
 		}
 	}
 	return out
 }
 
-// Run serves Kafka clients and runs the local log's background work until
-// ctx ends or Close is called. Then it stops accepting, lets in-flight
-// requests answer (long polls answer at once; after drainTimeout the rest
-// are cut off), closes the connections, syncs and closes the local log,
-// and returns after every goroutine it started has exited. A clean
+// Run serves Kafka clients and runs the local log's background work (and,
+// with a bucket, the uploader and remote retention) until ctx ends or Close
+// is called. Then it stops accepting, lets in-flight requests answer (long
+// polls answer at once; after drainTimeout the rest are cut off), closes
+// the connections, stops the uploader (an upload in flight is abandoned,
+// deleting nothing), syncs and closes the local log, and returns after
+// every goroutine it started has exited. A clean
 // shutdown returns nil.
 func (b *Broker) Run(ctx context.Context) error {
 	b.stateMu.Lock()
@@ -322,6 +366,15 @@ func (b *Broker) Run(ctx context.Context) error {
 	defer stopLog()
 	logDone := make(chan error, 1)
 	go func() { logDone <- b.log.Run(logCtx) }()
+	// The uploader and remote retention stop after the connections are
+	// drained and before the log closes.
+	tierCtx, stopTier := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopTier()
+	tierDone := make(chan error, 2)
+	if b.tiers != nil {
+		go func() { tierDone <- b.tiers.uploader.Run(tierCtx) }()
+		go func() { b.runRemoteRetention(tierCtx); tierDone <- nil }()
+	}
 	stopAccept := make(chan struct{})
 	acceptDone := make(chan error, 1)
 	go func() { acceptDone <- b.acceptLoop(context.WithoutCancel(ctx), stopAccept) }()
@@ -353,6 +406,14 @@ func (b *Broker) Run(ctx context.Context) error {
 		}
 	}
 	b.drainConns()
+	stopTier()
+	if b.tiers != nil {
+		for range 2 {
+			if err := <-tierDone; err != nil {
+				errs = append(errs, fmt.Errorf("uploader: %w", err))
+			}
+		}
+	}
 	stopLog()
 	if logDone != nil {
 		if err := <-logDone; err != nil && !errors.Is(err, context.Canceled) {
@@ -467,6 +528,9 @@ func (b *Broker) closeResources() error {
 			if err := b.log.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("close local log: %w", err))
 			}
+		}
+		if err := b.tiers.close(); err != nil {
+			errs = append(errs, fmt.Errorf("close read cache: %w", err))
 		}
 		if b.dirLock != nil {
 			if err := b.dirLock.Close(); err != nil {

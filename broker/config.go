@@ -21,6 +21,22 @@ type Config struct {
 	MaxRequestBytes   int32 // frames larger than this close the connection; default 100 MiB
 	Logger            *slog.Logger
 
+	// Bucket is the URL of the remote tier (see objectstore/bucketurl), e.g.
+	// "file:///var/lib/strata/bucket" or "s3://bucket/prefix?region=…".
+	// Empty turns tiering off: every partition lives only in the local log.
+	Bucket string
+	// LocalRetentionMs and LocalRetentionBytes are the defaults of the topic
+	// configs local.retention.ms and local.retention.bytes: how much of a
+	// tiered partition's uploaded data stays on local disk as well. Zero
+	// means the default (DefaultLocalRetentionMs, DefaultLocalRetentionBytes);
+	// negative keeps everything. A topic may set 0 to keep nothing that is
+	// uploaded.
+	LocalRetentionMs    int64
+	LocalRetentionBytes int64
+	// RetentionCheckInterval is how often retention runs, locally and on the
+	// remote tier; default 10s.
+	RetentionCheckInterval time.Duration
+
 	// openFile, when set (by tests), opens the local log's segment files.
 	openFile locallog.OpenFileFunc
 }
@@ -31,4 +47,13 @@ const (
 	DefaultSegmentBytes    = 128 << 20
 	DefaultSegmentMs       = 10 * time.Minute
 	DefaultMaxRequestBytes = 100 << 20
+
+	// DefaultLocalRetentionMs keeps the last three hours of a tiered
+	// partition on local disk, so tailing and slightly lagging consumers are
+	// served without a bucket read.
+	DefaultLocalRetentionMs       = int64(3 * time.Hour / time.Millisecond)
+	DefaultLocalRetentionBytes    = -1
+	DefaultRetentionCheckInterval = 10 * time.Second
+	// DefaultCacheBytes bounds the read cache of remote segment bytes.
+	DefaultCacheBytes = 256 << 20
 )

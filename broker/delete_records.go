@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -21,7 +22,7 @@ func (b *Broker) handleDeleteRecords(rc *request) (reply, error) {
 		for _, in := range rt.Partitions {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition = in.Partition
-			low, err := b.deleteRecords(rt.Topic, in.Partition, in.Offset)
+			low, err := b.deleteRecords(rc.ctx, rt.Topic, in.Partition, in.Offset)
 			sp.LowWatermark, sp.ErrorCode = low, errorCode(err)
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -30,12 +31,16 @@ func (b *Broker) handleDeleteRecords(rc *request) (reply, error) {
 	return reply{resp: resp}, nil
 }
 
-func (b *Broker) deleteRecords(topic string, index int32, offset int64) (int64, error) {
+// deleteRecords moves the log start of one partition to offset. On a tiered
+// partition it first trims the remote tier (and deletes the segment objects
+// that drop out), then the local log, so no offset below the new start stays
+// readable in either tier.
+func (b *Broker) deleteRecords(ctx context.Context, topic string, index int32, offset int64) (int64, error) {
 	p, err := b.lookupPartition(topic, index)
 	if err != nil {
 		return -1, err
 	}
-	o := p.log.Offsets()
+	o := p.effectiveOffsets()
 	if offset == -1 {
 		offset = o.HighWatermark
 	}
@@ -45,9 +50,15 @@ func (b *Broker) deleteRecords(topic string, index int32, offset int64) (int64, 
 	case offset <= o.LogStart:
 		return o.LogStart, nil
 	}
-	low, err := p.log.DeleteRecords(offset)
-	if err != nil {
-		return -1, storageErr(err)
+	if p.tier != nil {
+		if err := b.trimRemote(ctx, p, offset); err != nil {
+			return -1, fmt.Errorf("%w: %w", errRemoteStorage, err)
+		}
 	}
-	return low, nil
+	if offset > p.log.Offsets().LogStart {
+		if _, err := p.log.DeleteRecords(offset); err != nil {
+			return -1, storageErr(err)
+		}
+	}
+	return p.effectiveOffsets().LogStart, nil
 }

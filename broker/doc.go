@@ -1,9 +1,10 @@
 // Package broker is Strata's Kafka side: the listener, client connections,
 // request decoding and routing (franz-go kmsg), one handler per API
 // (produce.go, fetch.go, …), the topic metadata store and producer IDs. It
-// serves every partition from the local log (package locallog) and may
-// import locallog, batch and, later, tiering, index, cache and
-// objectstore; nothing below it knows the Kafka protocol.
+// serves every partition from the local log (package locallog) and, with
+// Config.Bucket set, from the remote tier (package tiering). It may import
+// locallog, batch, tiering, index, cache and objectstore; nothing below it
+// knows the Kafka protocol.
 //
 // The broker is a cluster of one: node ID 0, leader of every partition at
 // leader epoch 0. versions.go holds the one table of supported APIs and
@@ -46,11 +47,28 @@
 //   - Responses on a connection are written in request order; acks=0
 //     produce requests get none.
 //
+// # Tiering
+//
+// With a bucket (tier.go), every partition is tiered: Open and topic
+// creation take over its manifest (tiering.Acquire, a higher epoch than any
+// earlier broker's), tell the local log the remote end and register it with
+// the one Uploader, which locallog's OnSeal hook wakes. The uploader
+// commits each sealed segment to the manifest and then moves the local
+// log's remote end, after which local retention (local.retention.ms,
+// local.retention.bytes) may delete it; retention.ms and retention.bytes
+// apply to the remote tier (retainRemote). Every read resolves its offset
+// once (resolve.go): below the manifest's RemoteEnd to one segment object,
+// from it on to the local log; nothing is merged or deduplicated. The
+// effective log start is the manifest's when the remote tier holds
+// offsets. Deleting a topic stops its uploads but leaves its objects in
+// the bucket, under a topic ID that is never reused.
+//
 // # Lock order
 //
 //  1. Broker.adminMu — metadata changes and their persistence, producer-ID
 //     allocation. Held across disk writes, never across a wait on clients.
-//  2. locallog's own locks, taken inside its calls.
+//  2. tiering's locks (Uploader.Remove waits for an upload under adminMu)
+//     and locallog's own locks, taken inside their calls.
 //
 // Broker.connMu (the connection set) and Broker.stateMu (Run/Close state)
 // are leaves: nothing else is taken while holding them.

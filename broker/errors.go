@@ -8,6 +8,7 @@ import (
 
 	"github.com/strata-io/strata/batch"
 	"github.com/strata-io/strata/locallog"
+	"github.com/strata-io/strata/tiering"
 )
 
 // Sentinel errors. Handlers return these (wrapped with detail) and the
@@ -34,6 +35,10 @@ var (
 	errRebootstrap             = errors.New("cluster or node ID is not this broker's")
 	errFetchSessionNotFound    = errors.New("fetch sessions are not supported")
 	errStorage                 = errors.New("local storage error")
+	// errRemoteStorage: the remote tier could not serve a read (a missing or
+	// corrupt object, the bucket unavailable). Retriable: the consumer
+	// stays at its offset.
+	errRemoteStorage = errors.New("remote storage error")
 )
 
 // errorCodes maps errors to Kafka error codes. errorCode checks them in
@@ -75,6 +80,12 @@ var errorCodes = []struct {
 	// A partition closes when its topic is deleted under a request.
 	{locallog.ErrClosed, kerr.UnknownTopicOrPartition.Code},
 	{locallog.ErrCorrupt, kerr.KafkaStorageError.Code},
+
+	// Remote reads: retriable, and before the context errors, so a read
+	// of the bucket that timed out is not mistaken for a produce timeout.
+	{errRemoteStorage, kerr.KafkaStorageError.Code},
+	{tiering.ErrMissingObject, kerr.KafkaStorageError.Code},
+	{tiering.ErrCorrupt, kerr.KafkaStorageError.Code},
 
 	// A produce timeout: the batch is written but not yet durable. The
 	// idempotent producer's retry is answered as a duplicate.

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -44,7 +45,7 @@ func (b *Broker) handleFetch(rc *request) (reply, error) {
 	fill := func() (nbytes int, failed bool) {
 		budget, minOne := int(req.MaxBytes), true
 		for i := range targets {
-			n, err := fillPartition(&targets[i], req.IsolationLevel, &budget, &minOne)
+			n, err := b.fillPartition(rc.ctx, &targets[i], req.IsolationLevel, &budget, &minOne)
 			nbytes += n
 			failed = failed || err != nil
 		}
@@ -71,7 +72,7 @@ func (b *Broker) handleFetch(rc *request) (reply, error) {
 	// answer was last read; only then can a new read find more.
 	moved := func() bool {
 		for _, ft := range targets {
-			o := ft.p.log.Offsets()
+			o := ft.p.effectiveOffsets()
 			if o.HighWatermark != ft.rp.HighWatermark || o.LogStart != ft.rp.LogStartOffset {
 				return true
 			}
@@ -185,7 +186,7 @@ func fetchTargets(set *topicSet, req *kmsg.FetchRequest, resp *kmsg.FetchRespons
 // it holds. budget is what is left of the request's MaxBytes; minOne is
 // true until some partition returned data, and lets the first batch exceed
 // the limits so that a consumer always makes progress (KIP-74).
-func fillPartition(ft *fetchTarget, isolation int8, budget *int, minOne *bool) (int, error) {
+func (b *Broker) fillPartition(ctx context.Context, ft *fetchTarget, isolation int8, budget *int, minOne *bool) (int, error) {
 	rp := ft.rp
 	rp.RecordBatches = []byte{} // not null: some clients reject a null record set
 	rp.AbortedTransactions = nil
@@ -194,7 +195,7 @@ func fillPartition(ft *fetchTarget, isolation int8, budget *int, minOne *bool) (
 		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
 		return 0, ft.err
 	}
-	data, offs, err := readPartition(ft.p.log, ft.offset, ft.maxBytes, budget, minOne)
+	data, offs, err := b.readPartition(ctx, ft.p, ft.offset, ft.maxBytes, budget, minOne)
 	rp.ErrorCode = errorCode(err)
 	// No transactions: everything below the high watermark is stable.
 	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = offs.HighWatermark, offs.HighWatermark, offs.LogStart
@@ -210,18 +211,21 @@ func fillPartition(ft *fetchTarget, isolation int8, budget *int, minOne *bool) (
 	return len(data), nil
 }
 
-// readPartition answers one partition of a fetch with a single read of its
-// log: whole batches from the one segment that holds offset, up to maxBytes
+// readPartition answers one partition of a fetch with a single read: whole
+// batches from the one segment, remote or local, that holds offset (see
+// resolve), up to maxBytes
 // and what is left of budget (the first batch of a fetch may exceed both, so
 // a consumer always makes progress). The answer stops at the segment's end
 // and the client's next fetch goes on from there (DESIGN.md, "the one
 // rule"): nothing is stitched together from two segments.
-func readPartition(lp *locallog.Partition, offset int64, maxBytes int32, budget *int, minOne *bool) ([]byte, locallog.Offsets, error) {
+func (b *Broker) readPartition(ctx context.Context, p *partition, offset int64, maxBytes int32, budget *int, minOne *bool) ([]byte, locallog.Offsets, error) {
 	room := min(int(maxBytes), *budget)
 	if room < batch.HeaderSize && !*minOne {
-		return nil, lp.Offsets(), nil
+		return nil, p.effectiveOffsets(), nil
 	}
-	res, err := lp.Read(offset, int32(max(room, 1))) // 1: the first batch, whatever its size
+	var res locallog.ReadResult
+	var err error
+	res.Data, res.Offsets, err = b.readAt(ctx, p, offset, int32(max(room, 1))) // 1: the first batch, whatever its size
 	if errors.Is(err, locallog.ErrOffsetOutOfRange) && offset > res.Offsets.HighWatermark && offset <= res.Offsets.LogEnd {
 		// Written but not yet visible (with fsync always, not yet
 		// durable): like Kafka between the high watermark and the log

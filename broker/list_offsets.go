@@ -1,9 +1,12 @@
 package broker
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/tiering"
 )
 
 // Special ListOffsets timestamps and the request version that introduced
@@ -53,7 +56,7 @@ func (b *Broker) handleListOffsets(rc *request) (reply, error) {
 			if count[tp{rt.Topic, in.Partition}] > 1 {
 				err = fmt.Errorf("%w: %s[%d] listed twice", errInvalidRequest, rt.Topic, in.Partition)
 			} else {
-				err = b.listOffset(req.Version, rt.Topic, in, &sp)
+				err = b.listOffset(rc.ctx, req.Version, rt.Topic, in, &sp)
 			}
 			sp.ErrorCode = errorCode(err)
 			st.Partitions = append(st.Partitions, sp)
@@ -64,7 +67,7 @@ func (b *Broker) handleListOffsets(rc *request) (reply, error) {
 }
 
 // listOffset answers one partition into sp.
-func (b *Broker) listOffset(version int16, topic string, in kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) error {
+func (b *Broker) listOffset(ctx context.Context, version int16, topic string, in kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) error {
 	ts := in.Timestamp
 	if minVersion, ok := listOffsetsMinVersion[ts]; ts < 0 && (!ok || version < minVersion) {
 		return fmt.Errorf("%w: timestamp %d in ListOffsets v%d", errUnsupportedVersion, ts, version)
@@ -77,26 +80,61 @@ func (b *Broker) listOffset(version int16, topic string, in kmsg.ListOffsetsRequ
 		return err
 	}
 	o := p.log.Offsets()
+	var m *tiering.Manifest // nil: tiering off
+	if p.tier != nil {
+		m = p.tier.w.Manifest()
+	}
+	start := logStart(o, m)
 	found := func(offset, timestamp int64) {
-		// A record at or past the high watermark is not visible yet.
+		// A record at or past the high watermark is not visible yet;
+		// one below the log start is gone.
 		if offset >= 0 && offset < o.HighWatermark {
-			sp.Offset, sp.Timestamp, sp.LeaderEpoch = offset, timestamp, 0
+			sp.Offset, sp.Timestamp, sp.LeaderEpoch = max(offset, start), timestamp, 0
 		}
 	}
 	switch ts {
 	case listLatest:
 		sp.Offset, sp.LeaderEpoch = o.HighWatermark, 0
-	case listEarliest, listEarliestLocal:
+	case listEarliest:
+		sp.Offset, sp.LeaderEpoch = start, 0
+	case listEarliestLocal:
 		sp.Offset, sp.LeaderEpoch = o.LogStart, 0
-	case listLatestTiered, listEarliestPendingUp:
-		// Nothing is tiered yet.
+	case listLatestTiered:
+		if m != nil && !m.Empty() {
+			sp.Offset, sp.LeaderEpoch = m.RemoteEnd-1, 0
+		}
+	case listEarliestPendingUp:
+		if m != nil && m.RemoteEnd < o.HighWatermark {
+			sp.Offset, sp.LeaderEpoch = max(m.RemoteEnd, o.LogStart), 0
+		}
 	case listMaxTimestamp:
 		offset, timestamp, err := p.log.MaxTimestamp()
 		if err != nil {
 			return storageErr(err)
 		}
+		if m != nil && !m.Empty() {
+			roff, rts, err := b.remoteMaxTimestamp(ctx, p, m)
+			if err != nil {
+				return err
+			}
+			// Remote offsets come first, so on a tie the remote record
+			// is the first with the largest timestamp.
+			if roff >= 0 && (offset < 0 || rts >= timestamp) {
+				offset, timestamp = roff, rts
+			}
+		}
 		found(offset, timestamp)
 	default:
+		if m != nil && !m.Empty() {
+			offset, timestamp, err := b.remoteOffsetForTimestamp(ctx, p, m, ts)
+			if err != nil {
+				return err
+			}
+			if offset >= 0 {
+				found(offset, timestamp)
+				return nil
+			}
+		}
 		offset, timestamp, err := p.log.OffsetForTimestamp(ts)
 		if err != nil {
 			return storageErr(err)
@@ -104,4 +142,45 @@ func (b *Broker) listOffset(version int16, topic string, in kmsg.ListOffsetsRequ
 		found(offset, timestamp)
 	}
 	return nil
+}
+
+// remoteOffsetForTimestamp returns the first record of m's remote tier with
+// a timestamp of at least ts, or offset -1 if there is none.
+func (b *Broker) remoteOffsetForTimestamp(ctx context.Context, p *partition, m *tiering.Manifest, ts int64) (int64, int64, error) {
+	e, ok, err := m.LookupTimestamp(ctx, b.tiers.bucket, ts)
+	if err != nil {
+		return -1, -1, fmt.Errorf("%w: look up timestamp %d in %s: %w", errRemoteStorage, ts, p.tier.prefix, err)
+	}
+	if !ok {
+		return -1, -1, nil
+	}
+	offset, timestamp, err := b.tiers.reader.OffsetForTimestamp(ctx, p.tier.prefix, e, ts)
+	if err != nil {
+		return -1, -1, fmt.Errorf("%w: search %s%s for timestamp %d: %w", errRemoteStorage, p.tier.prefix, e.Key, ts, err)
+	}
+	return offset, timestamp, nil
+}
+
+// remoteMaxTimestamp returns the first record of m's remote tier with the
+// largest timestamp, or offset -1 if there is none. It walks the entries,
+// reading the manifest's chunks.
+func (b *Broker) remoteMaxTimestamp(ctx context.Context, p *partition, m *tiering.Manifest) (int64, int64, error) {
+	var best tiering.Entry
+	found := false
+	for e, err := range m.Entries(ctx, b.tiers.bucket) {
+		if err != nil {
+			return -1, -1, fmt.Errorf("%w: read manifest %s: %w", errRemoteStorage, p.tier.prefix, err)
+		}
+		if !found || e.MaxTimestamp > best.MaxTimestamp {
+			best, found = e, true
+		}
+	}
+	if !found {
+		return -1, -1, nil
+	}
+	offset, timestamp, err := b.tiers.reader.OffsetForTimestamp(ctx, p.tier.prefix, best, best.MaxTimestamp)
+	if err != nil {
+		return -1, -1, fmt.Errorf("%w: search %s%s for timestamp %d: %w", errRemoteStorage, p.tier.prefix, best.Key, best.MaxTimestamp, err)
+	}
+	return offset, timestamp, nil
 }

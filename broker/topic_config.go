@@ -29,15 +29,31 @@ type topicSettings struct {
 	segmentBytes    int32
 	segmentMs       int64
 	maxMessageBytes int32
+	// local.retention.*: what a tiered partition keeps locally once
+	// uploaded.
+	localRetentionMs    int64 // -2: as retention.ms; other negatives: forever
+	localRetentionBytes int64 // -2: as retention.bytes; other negatives: no limit
 }
 
-// partitionConfig is the locallog view of s.
-func (s topicSettings) partitionConfig() locallog.PartitionConfig {
+// partitionConfig is the locallog view of s. A tiered partition applies
+// the local retention settings locally; retention.ms and retention.bytes
+// then apply to the remote tier (see retainRemote).
+func (s topicSettings) partitionConfig(tiered bool) locallog.PartitionConfig {
+	localMs, localBytes := s.localRetentionMs, s.localRetentionBytes
+	if localMs == -2 { // Kafka's "as retention.ms"
+		localMs = s.retentionMs
+	}
+	if localBytes == -2 {
+		localBytes = s.retentionBytes
+	}
 	return locallog.PartitionConfig{
-		SegmentBytes:   int64(s.segmentBytes),
-		SegmentMs:      msDuration(s.segmentMs),
-		RetentionMs:    msDuration(s.retentionMs),
-		RetentionBytes: s.retentionBytes,
+		SegmentBytes:        int64(s.segmentBytes),
+		SegmentMs:           msDuration(s.segmentMs),
+		RetentionMs:         msDuration(s.retentionMs),
+		RetentionBytes:      s.retentionBytes,
+		Tiered:              tiered,
+		LocalRetentionMs:    msDuration(localMs),
+		LocalRetentionBytes: localBytes,
 	}
 }
 
@@ -81,6 +97,26 @@ var topicConfigDefs = []topicConfigDef{
 				}
 			}
 			return nil
+		},
+	},
+	{
+		name: "local.retention.bytes",
+		typ:  kmsg.ConfigTypeLong,
+		def:  func(cfg *Config) string { return strconv.FormatInt(cfg.LocalRetentionBytes, 10) },
+		set: func(s *topicSettings, v string) error {
+			n, err := parseConfigInt(v, 64, -2) // -2: as retention.bytes, as in Kafka
+			s.localRetentionBytes = n
+			return err
+		},
+	},
+	{
+		name: "local.retention.ms",
+		typ:  kmsg.ConfigTypeLong,
+		def:  func(cfg *Config) string { return strconv.FormatInt(cfg.LocalRetentionMs, 10) },
+		set: func(s *topicSettings, v string) error {
+			n, err := parseConfigInt(v, 64, -2) // -2: as retention.ms, as in Kafka
+			s.localRetentionMs = n
+			return err
 		},
 	},
 	{

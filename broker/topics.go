@@ -33,6 +33,7 @@ type partition struct {
 	topicID [16]byte
 	index   int32
 	log     *locallog.Partition
+	tier    *partitionTier // nil when tiering is off
 }
 
 // partitionDir names a partition's directory in the local log: the topic ID,
@@ -142,7 +143,7 @@ func (b *Broker) createTopic(spec topicSpec, validateOnly bool) (*topic, error) 
 	}
 	// Directories first, metadata second: a crash in between leaves
 	// orphan directories, which Open removes.
-	if err := b.openPartitionsLocked(t, 0, int(spec.partitions)); err != nil {
+	if err := b.openPartitionsLocked(t, 0, int(spec.partitions), false); err != nil {
 		return nil, err
 	}
 	next := maps.Clone(b.topics().byName)
@@ -155,18 +156,36 @@ func (b *Broker) createTopic(spec topicSpec, validateOnly bool) (*topic, error) 
 	return t, nil
 }
 
-// openPartitionsLocked opens partitions [from, to) of t in the local log and
-// appends them to t.partitions. The caller holds adminMu, or is Open.
-func (b *Broker) openPartitionsLocked(t *topic, from, to int) error {
-	pcfg := t.settings.partitionConfig()
+// openPartitionsLocked opens partitions [from, to) of t in the local log,
+// attaches them to the remote tier when tiering is on, and appends them to
+// t.partitions. On failure new partitions are removed again, but recovered
+// ones (recovering: called by Open) are left on disk untouched. The caller
+// holds adminMu, or is Open.
+func (b *Broker) openPartitionsLocked(t *topic, from, to int, recovering bool) error {
+	pcfg := t.settings.partitionConfig(b.tiers != nil)
 	var opened []*partition
+	fail := func(i int, err error) error {
+		if recovering {
+			for _, p := range opened {
+				b.detachTier(p)
+			}
+		} else {
+			b.removePartitions(opened)
+		}
+		return fmt.Errorf("%w: topic %s partition %d: %w", errStorage, t.name, i, err)
+	}
 	for i := from; i < to; i++ {
 		lp, err := b.log.OpenPartition(partitionDir(t.id, int32(i)), pcfg)
 		if err != nil {
-			b.removePartitions(opened)
-			return fmt.Errorf("%w: topic %s partition %d: %w", errStorage, t.name, i, err)
+			return fail(i, err)
 		}
-		opened = append(opened, &partition{topic: t.name, topicID: t.id, index: int32(i), log: lp})
+		p := &partition{topic: t.name, topicID: t.id, index: int32(i), log: lp}
+		opened = append(opened, p)
+		if b.tiers != nil {
+			if err := b.attachTier(p); err != nil {
+				return fail(i, err)
+			}
+		}
 	}
 	t.partitions = append(t.partitions, opened...)
 	return nil
@@ -176,6 +195,7 @@ func (b *Broker) openPartitionsLocked(t *topic, from, to int) error {
 // what is left behind is an orphan directory that Open removes.
 func (b *Broker) removePartitions(ps []*partition) {
 	for _, p := range ps {
+		b.detachTier(p)
 		if err := b.log.RemovePartition(partitionDir(p.topicID, p.index)); err != nil {
 			b.logger.Error("remove partition", "topic", p.topic, "partition", p.index, "err", err)
 		}
@@ -228,7 +248,7 @@ func (b *Broker) addPartitions(name string, count int32, validateOnly bool) erro
 	}
 	t := *old
 	t.partitions = t.partitions[:len(t.partitions):len(t.partitions)]
-	if err := b.openPartitionsLocked(&t, int(have), int(count)); err != nil {
+	if err := b.openPartitionsLocked(&t, int(have), int(count), false); err != nil {
 		return err
 	}
 	next := maps.Clone(b.topics().byName)
@@ -266,7 +286,7 @@ func (b *Broker) alterTopicConfigs(name string, validateOnly bool, change func(t
 	if err := b.publishLocked(next); err != nil {
 		return err
 	}
-	pcfg := settings.partitionConfig()
+	pcfg := settings.partitionConfig(b.tiers != nil)
 	for _, p := range t.partitions {
 		p.log.SetConfig(pcfg)
 	}

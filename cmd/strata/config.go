@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/url"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/strata-io/strata/broker"
 	"github.com/strata-io/strata/locallog"
+	"github.com/strata-io/strata/objectstore/bucketurl"
 )
 
 // serveOptions is the resolved configuration of `strata serve`.
@@ -87,6 +90,25 @@ var serveOptionTable = []option{
 				return errors.New("must not be empty")
 			}
 			o.Broker.DataDir = v
+			return nil
+		},
+	},
+	{
+		// Declared after data-dir, whose value its default uses.
+		name: "bucket", def: "",
+		usage: "remote tier bucket `URL`: file:///path, s3://bucket/prefix?region=…[&endpoint=…] or minio://host:port/bucket/prefix (default: file://<data-dir>/bucket)",
+		apply: func(o *serveOptions, v string) error {
+			if v == "" {
+				abs, err := filepath.Abs(filepath.Join(o.Broker.DataDir, "bucket"))
+				if err != nil {
+					return err
+				}
+				v = (&url.URL{Scheme: bucketurl.File, Path: filepath.ToSlash(abs)}).String()
+			}
+			if _, err := bucketurl.Parse(v); err != nil {
+				return err
+			}
+			o.Broker.Bucket = v
 			return nil
 		},
 	},

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -44,6 +45,11 @@ func TestLoadServeOptionsDefaults(t *testing.T) {
 		Fsync:             locallog.FsyncPolicy{Mode: locallog.FsyncAlways},
 		MaxRequestBytes:   broker.DefaultMaxRequestBytes,
 	}
+	wantBucket, err := filepath.Abs("data/bucket")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.Bucket = "file://" + filepath.ToSlash(wantBucket)
 	if !reflect.DeepEqual(o.Broker, want) {
 		t.Errorf("broker config = %+v, want %+v", o.Broker, want)
 	}
@@ -170,6 +176,12 @@ func TestLoadServeOptionsValues(t *testing.T) {
 			func(o serveOptions) bool { return o.LogFormat == "json" && o.LogLevel == slog.LevelDebug }},
 		{"check config", []string{"--check-config"}, nil,
 			func(o serveOptions) bool { return o.CheckConfig }},
+		{"bucket default under data dir", []string{"--data-dir", "/srv/strata"}, nil,
+			func(o serveOptions) bool { return o.Broker.Bucket == "file:///srv/strata/bucket" }},
+		{"bucket flag", []string{"--bucket", "s3://strata-test/p?region=eu-west-1"}, nil,
+			func(o serveOptions) bool { return o.Broker.Bucket == "s3://strata-test/p?region=eu-west-1" }},
+		{"bucket env", nil, map[string]string{"STRATA_BUCKET": "minio://localhost:9000/strata-test?secure=false"},
+			func(o serveOptions) bool { return o.Broker.Bucket == "minio://localhost:9000/strata-test?secure=false" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -197,6 +209,7 @@ func TestLoadServeOptionsErrors(t *testing.T) {
 		{name: "missing config file", args: []string{"--config", "missing.yaml"}, wantErr: []string{"read config", "missing.yaml"}},
 		{name: "bad segment bytes flag", args: []string{"--segment-bytes", "big"},
 			wantErr: []string{"segment-bytes", "flag --segment-bytes", `invalid size "big"`}},
+		{name: "bucket with credentials", args: []string{"--bucket", "s3://key:secret@strata-test/p"}, wantErr: []string{"bucket", "flag --bucket"}},
 		{name: "negative segment bytes", args: []string{"--segment-bytes", "-1"}, wantErr: []string{`invalid size "-1"`}},
 		{name: "segment bytes over int32", args: []string{"--segment-bytes", "2GiB"}, wantErr: []string{`"2GiB" is too large`}},
 		{name: "max request bytes over int32", args: []string{"--max-request-bytes", "4294967296"}, wantErr: []string{"too large"}},
@@ -266,6 +279,7 @@ func TestConfigFileAcceptsTypedYAML(t *testing.T) {
 listen: 127.0.0.1:19092
 advertised-addr: ""
 data-dir: /var/lib/strata
+bucket: file:///var/lib/strata/bucket
 http-listen: "127.0.0.1:19644"
 auto-create-topics: false
 default-partitions: 3
@@ -288,6 +302,7 @@ log-level: warn
 		SegmentMs:         10 * time.Minute,
 		Fsync:             locallog.FsyncPolicy{Mode: locallog.FsyncInterval, Interval: 10 * time.Millisecond},
 		MaxRequestBytes:   1 << 20,
+		Bucket:            "file:///var/lib/strata/bucket",
 	}
 	if !reflect.DeepEqual(o.Broker, want) || o.HTTPListen != "127.0.0.1:19644" || o.LogFormat != "json" || o.LogLevel != slog.LevelWarn {
 		t.Errorf("options = %+v\nwant broker %+v", o, want)

@@ -1,0 +1,249 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/strata-io/strata/cache"
+	"github.com/strata-io/strata/index"
+	"github.com/strata-io/strata/locallog"
+	"github.com/strata-io/strata/objectstore"
+	"github.com/strata-io/strata/objectstore/bucketurl"
+	"github.com/strata-io/strata/tiering"
+)
+
+// acquireTimeout bounds how long opening a partition retries taking over its
+// manifest while the bucket fails.
+const acquireTimeout = 30 * time.Second
+
+// tiers is the broker's remote tier: one bucket, one read cache, one
+// reader and one uploader shared by every partition. It is nil when
+// Config.Bucket is empty.
+type tiers struct {
+	bucket   objectstore.Bucket
+	cache    *cache.Cache
+	reader   *tiering.Reader
+	uploader *tiering.Uploader
+}
+
+// partitionTier is one partition's handle on the remote tier. It is set
+// before the partition is published and never changes.
+type partitionTier struct {
+	prefix string          // tiering.PartitionPrefix of the partition
+	w      *tiering.Writer // the only committer of the partition's manifest
+}
+
+// openTiers opens the bucket of cfg.Bucket and the shared remote-tier
+// machinery, or returns nil when tiering is off.
+func openTiers(ctx context.Context, cfg *Config) (*tiers, error) {
+	if cfg.Bucket == "" {
+		return nil, nil
+	}
+	bare, err := bucketurl.Open(ctx, cfg.Bucket)
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", bucketurl.Redact(cfg.Bucket), err)
+	}
+	bucket := objectstore.WithRetry(bare, objectstore.RetryConfig{})
+	c := cache.New(DefaultCacheBytes)
+	return &tiers{
+		bucket:   bucket,
+		cache:    c,
+		reader:   tiering.NewReader(bucket, c, tiering.ReaderConfig{}),
+		uploader: tiering.NewUploader(bucket, tiering.UploaderConfig{Logger: cfg.Logger}),
+	}, nil
+}
+
+// close stops the reader's read-aheads and then closes the cache. The
+// uploader has stopped with Run.
+func (ts *tiers) close() error {
+	if ts == nil {
+		return nil
+	}
+	_ = ts.reader.Close()
+	return ts.cache.Close()
+}
+
+// onSeal tells the uploader that the local partition name has a new sealed
+// segment. It runs under the partition's lock and only queues work.
+func (b *Broker) onSeal(name string) {
+	if prefix, ok := b.tierNames.Load(name); ok {
+		b.tiers.uploader.Notify(prefix.(string))
+	}
+}
+
+// attachTier makes p tiered: it takes over p's manifest (a restart or a
+// second broker on the bucket takes a higher epoch), tells the local log
+// where the remote tier ends, and registers p with the uploader. Bucket
+// failures are retried with backoff for up to acquireTimeout.
+func (b *Broker) attachTier(p *partition) error {
+	prefix := tiering.PartitionPrefix(p.topicID, p.index)
+	ctx, cancel := context.WithTimeout(context.Background(), acquireTimeout)
+	defer cancel()
+	var w *tiering.Writer
+	backoff := tiering.Backoff{Min: 50 * time.Millisecond, Max: 2 * time.Second}
+	for attempt := 1; ; attempt++ {
+		var err error
+		if w, err = tiering.Acquire(ctx, b.tiers.bucket, prefix, tiering.WriterConfig{}); err == nil {
+			break
+		}
+		if errors.Is(err, tiering.ErrCorrupt) || ctx.Err() != nil {
+			return fmt.Errorf("take over manifest %s: %w", prefix, err)
+		}
+		d := backoff.Delay(attempt, 0.5)
+		b.logger.Warn("take over manifest", "prefix", prefix, "err", err, "retry_in", d)
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("take over manifest %s: %w", prefix, err)
+		case <-t.C:
+		}
+	}
+	m := w.Manifest()
+	if end := p.log.Offsets().LogEnd; m.RemoteEnd > end {
+		// The local log lost records the bucket holds (a wiped or older
+		// data directory). New appends would reuse their offsets.
+		// TODO(tiering): rebuild the local tier's start from the bucket.
+		return fmt.Errorf("%w: local log of %s[%d] ends at %d, below the remote end %d; rebuilding from the bucket is not implemented",
+			errStorage, p.topic, p.index, end, m.RemoteEnd)
+	}
+	p.log.SetRemoteEnd(m.RemoteEnd)
+	p.tier = &partitionTier{prefix: prefix, w: w}
+	b.tierNames.Store(partitionDir(p.topicID, p.index), prefix)
+	b.tiers.uploader.Add(prefix, w, localSource{p.log})
+	return nil
+}
+
+// detachTier stops p's uploads. The topic's objects stay in the bucket:
+// deleting a topic does not delete its remote history (they are under the
+// topic id, which is never reused).
+func (b *Broker) detachTier(p *partition) {
+	if p.tier == nil {
+		return
+	}
+	b.tierNames.Delete(partitionDir(p.topicID, p.index))
+	b.tiers.uploader.Remove(p.tier.prefix)
+}
+
+// localSource is a local partition as the uploader sees it.
+type localSource struct{ lp *locallog.Partition }
+
+func (s localSource) Sealed() []tiering.SealedInfo {
+	var out []tiering.SealedInfo
+	for _, seg := range s.lp.Segments() {
+		if seg.Sealed {
+			out = append(out, tiering.SealedInfo{BaseOffset: seg.BaseOffset, EndOffset: seg.EndOffset, SizeBytes: seg.SizeBytes})
+		}
+	}
+	return out
+}
+
+func (s localSource) ReadSealed(base int64) ([]byte, *index.Offsets, *index.Times, error) {
+	data, offs, times, err := s.lp.ReadSealed(base)
+	if errors.Is(err, locallog.ErrCorrupt) {
+		err = fmt.Errorf("%w: %w", tiering.ErrCorrupt, err)
+	}
+	return data, offs, times, err
+}
+
+// Uploaded moves the local log's remote end and applies local retention at
+// once, so that with local.retention.bytes=0 a segment leaves the disk as
+// soon as its upload is committed.
+func (s localSource) Uploaded(remoteEnd int64) {
+	s.lp.SetRemoteEnd(remoteEnd)
+	_, _ = s.lp.EnforceRetention(time.Now()) // the log's own loop retries and logs
+}
+
+// runRemoteRetention applies retention.ms and retention.bytes to the remote
+// tier of every tiered partition every RetentionCheckInterval until ctx
+// ends.
+func (b *Broker) runRemoteRetention(ctx context.Context) {
+	t := time.NewTicker(b.cfg.RetentionCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, tp := range b.topics().byName {
+			for _, p := range tp.partitions {
+				if ctx.Err() != nil {
+					return
+				}
+				if err := b.retainRemote(ctx, p, tp.settings, time.Now()); err != nil && ctx.Err() == nil {
+					b.logger.Warn("remote retention", "topic", p.topic, "partition", p.index, "err", err)
+				}
+			}
+		}
+	}
+}
+
+// retainRemote drops the oldest remote segments of p that retention.ms or
+// retention.bytes no longer keep: whole segments only, by first moving the
+// manifest's log start (Trim) and then deleting the objects. retention.bytes
+// counts the remote segments and the local ones above the remote end.
+func (b *Broker) retainRemote(ctx context.Context, p *partition, s topicSettings, now time.Time) error {
+	if p.tier == nil || p.tier.w.Fenced() {
+		return nil
+	}
+	m := p.tier.w.Manifest()
+	if m.Empty() || s.retentionMs < 0 && s.retentionBytes < 0 {
+		return nil
+	}
+	var total int64
+	for _, seg := range p.log.Segments() {
+		if seg.BaseOffset >= m.RemoteEnd {
+			total += seg.SizeBytes
+		}
+	}
+	var entries []tiering.Entry
+	for e, err := range m.Entries(ctx, b.tiers.bucket) {
+		if err != nil {
+			return err
+		}
+		entries = append(entries, e)
+		total += e.SizeBytes
+	}
+	cut := m.LogStartOffset
+	for _, e := range entries {
+		expired := s.retentionMs >= 0 && e.MaxTimestamp < now.UnixMilli()-s.retentionMs
+		tooBig := s.retentionBytes >= 0 && total > s.retentionBytes
+		if !expired && !tooBig {
+			break
+		}
+		cut = e.EndOffset
+		total -= e.SizeBytes
+	}
+	return b.trimRemote(ctx, p, cut)
+}
+
+// trimRemote moves the remote tier's start of p to before (at most its
+// remote end), deletes the segment objects that dropped out, and moves the
+// local log's start along so both tiers agree on where the log starts.
+func (b *Broker) trimRemote(ctx context.Context, p *partition, before int64) error {
+	m := p.tier.w.Manifest()
+	before = min(before, m.RemoteEnd)
+	if before <= m.LogStartOffset {
+		return nil
+	}
+	removed, err := p.tier.w.Trim(ctx, before)
+	if err != nil {
+		return fmt.Errorf("trim manifest %s to %d: %w", p.tier.prefix, before, err)
+	}
+	var errs []error
+	for _, e := range removed {
+		// A failed delete leaves an orphan for the bucket sweep.
+		if err := b.tiers.bucket.Delete(ctx, p.tier.prefix+e.Key); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if o := p.log.Offsets(); before > o.LogStart && before <= o.HighWatermark {
+		if _, err := p.log.DeleteRecords(before); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
