@@ -36,6 +36,10 @@ type Config struct {
 	// RetentionCheckInterval is how often retention runs, locally and on the
 	// remote tier; default 10s.
 	RetentionCheckInterval time.Duration
+	// UploadFailpoint, if set, is called by the uploader between the steps
+	// of each upload ("after-put", "after-verify", "after-commit"); crash
+	// tests make it kill the process there.
+	UploadFailpoint func(step string) error
 
 	// openFile, when set (by tests), opens the local log's segment files.
 	openFile locallog.OpenFileFunc

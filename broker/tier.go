@@ -51,7 +51,7 @@ func openTiers(ctx context.Context, cfg *Config) (*tiers, error) {
 		bucket:   bucket,
 		cache:    c,
 		reader:   tiering.NewReader(bucket, c, tiering.ReaderConfig{}),
-		uploader: tiering.NewUploader(bucket, tiering.UploaderConfig{Logger: cfg.Logger}),
+		uploader: tiering.NewUploader(bucket, tiering.UploaderConfig{Logger: cfg.Logger, Failpoint: cfg.UploadFailpoint}),
 	}, nil
 }
 

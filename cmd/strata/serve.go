@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"net"
 	"net/http"
 	"time"
@@ -63,6 +64,7 @@ func serve(ctx context.Context, o serveOptions, log *slog.Logger, started func(k
 		defer cancel()
 		cfg := o.Broker
 		cfg.Logger = log
+		cfg.UploadFailpoint = crashFailpoint(log)
 		b, err := broker.Open(gctx, cfg)
 		if err != nil {
 			if gctx.Err() != nil && errors.Is(err, context.Canceled) {
@@ -81,4 +83,23 @@ func serve(ctx context.Context, o serveOptions, log *slog.Logger, started func(k
 		return nil
 	})
 	return g.Wait()
+}
+
+// crashFailpoint returns, when STRATA_CRASH_AT names an upload step
+// ("after-put", "after-verify" or "after-commit"), a failpoint that kills
+// the process the first time an upload reaches that step, as a crash would
+// (no deferred work, no flush). Crash tests use it; it is nil otherwise.
+func crashFailpoint(log *slog.Logger) func(step string) error {
+	at := os.Getenv("STRATA_CRASH_AT")
+	if at == "" {
+		return nil
+	}
+	log.Warn("crash failpoint armed", "step", at)
+	return func(step string) error {
+		if step == at {
+			log.Error("crash failpoint reached: exiting", "step", step)
+			os.Exit(137)
+		}
+		return nil
+	}
 }
