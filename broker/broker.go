@@ -40,6 +40,7 @@ type Broker struct {
 	log       *locallog.Log
 	tiers     *tiers   // nil when tiering is off
 	tierNames sync.Map // local partition name → its tiering prefix, for onSeal
+	budget    localBudget
 	ln        net.Listener
 	dirLock   *os.File
 	clusterID string
@@ -100,6 +101,7 @@ func Open(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		return nil, err
 	}
 	b := &Broker{
+		budget:  localBudget{limit: cfg.LocalBudgetBytes},
 		cfg:     cfg,
 		logger:  cfg.Logger,
 		conns:   make(map[*conn]struct{}),
@@ -192,6 +194,15 @@ func (cfg *Config) setDefaults() error {
 	}
 	if cfg.RetentionCheckInterval == 0 {
 		cfg.RetentionCheckInterval = DefaultRetentionCheckInterval
+	}
+	if cfg.LocalBudgetBytes == 0 {
+		cfg.LocalBudgetBytes = DefaultLocalBudgetBytes
+	}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = DefaultSweepInterval
+	}
+	if cfg.OrphanAge <= 0 {
+		cfg.OrphanAge = DefaultOrphanAge
 	}
 	switch {
 	case cfg.DefaultPartitions < 1 || cfg.DefaultPartitions > maxPartitions:
@@ -366,14 +377,15 @@ func (b *Broker) Run(ctx context.Context) error {
 	defer stopLog()
 	logDone := make(chan error, 1)
 	go func() { logDone <- b.log.Run(logCtx) }()
-	// The uploader and remote retention stop after the connections are
-	// drained and before the log closes.
+	// The uploader, remote retention and the orphan sweep stop after the
+	// connections are drained and before the log closes.
 	tierCtx, stopTier := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopTier()
-	tierDone := make(chan error, 2)
+	tierDone := make(chan error, 3)
 	if b.tiers != nil {
 		go func() { tierDone <- b.tiers.uploader.Run(tierCtx) }()
 		go func() { b.runRemoteRetention(tierCtx); tierDone <- nil }()
+		go func() { b.runSweep(tierCtx); tierDone <- nil }()
 	}
 	stopAccept := make(chan struct{})
 	acceptDone := make(chan error, 1)
@@ -408,7 +420,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	b.drainConns()
 	stopTier()
 	if b.tiers != nil {
-		for range 2 {
+		for range 3 {
 			if err := <-tierDone; err != nil {
 				errs = append(errs, fmt.Errorf("uploader: %w", err))
 			}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/strata-io/strata/locallog"
+	"github.com/strata-io/strata/objectstore"
+	"github.com/strata-io/strata/tiering"
 )
 
 // Config is everything a Broker needs; cmd/strata fills it from flags,
@@ -40,9 +42,29 @@ type Config struct {
 	// of each upload ("after-put", "after-verify", "after-commit"); crash
 	// tests make it kill the process there.
 	UploadFailpoint func(step string) error
+	// LocalBudgetBytes bounds the bytes of tiered partitions held only on
+	// local disk (not yet in the bucket: the active segments and the sealed
+	// segments not uploaded). When the bucket is unavailable produce goes on
+	// into local disk up to it, then fails with a retriable error until
+	// uploads catch up. Zero means DefaultLocalBudgetBytes; negative means
+	// unlimited. It should be well above max.message.bytes and a few
+	// segments.
+	LocalBudgetBytes int64
+	// SweepInterval is how often the orphan objects of every tiered
+	// partition are swept from the bucket; default 10m.
+	SweepInterval time.Duration
+	// OrphanAge is how old an unreferenced object must be before the sweep
+	// deletes it; default 1h. It must exceed the clock skew between the
+	// broker and the bucket.
+	OrphanAge time.Duration
 
 	// openFile, when set (by tests), opens the local log's segment files.
 	openFile locallog.OpenFileFunc
+	// wrapBucket, when set (by tests), wraps the remote tier's bucket
+	// (under the retries), e.g. to inject faults.
+	wrapBucket func(objectstore.Bucket) objectstore.Bucket
+	// uploadBackoff, when set (by tests), spaces the uploader's retries.
+	uploadBackoff tiering.Backoff
 }
 
 // Defaults for the zero values of Config.
@@ -58,6 +80,9 @@ const (
 	DefaultLocalRetentionMs       = int64(3 * time.Hour / time.Millisecond)
 	DefaultLocalRetentionBytes    = -1
 	DefaultRetentionCheckInterval = 10 * time.Second
+	DefaultLocalBudgetBytes       = 10 << 30
+	DefaultSweepInterval          = 10 * time.Minute
+	DefaultOrphanAge              = time.Hour
 	// DefaultCacheBytes bounds the read cache of remote segment bytes.
 	DefaultCacheBytes = 256 << 20
 )

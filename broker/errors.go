@@ -84,6 +84,7 @@ var errorCodes = []struct {
 	// Remote reads: retriable, and before the context errors, so a read
 	// of the bucket that timed out is not mistaken for a produce timeout.
 	{errRemoteStorage, kerr.KafkaStorageError.Code},
+	{errLocalBudget, kerr.KafkaStorageError.Code},
 	{tiering.ErrMissingObject, kerr.KafkaStorageError.Code},
 	{tiering.ErrCorrupt, kerr.KafkaStorageError.Code},
 

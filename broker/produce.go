@@ -161,10 +161,14 @@ func (b *Broker) appendBatch(t *topic, p *partition, records []byte) (locallog.A
 	if h.Transactional() {
 		return locallog.AppendResult{}, fmt.Errorf("%w: transactional batch from producer %d", errTransactionsUnsupported, h.ProducerID)
 	}
+	if err := b.admit(p, len(records)); err != nil {
+		return locallog.AppendResult{}, err
+	}
 	res, err := p.log.Append(records)
 	if err != nil {
 		return res, fmt.Errorf("%s[%d]: %w", t.name, p.index, storageErr(err))
 	}
+	b.appended(p, len(records))
 	return res, nil
 }
 

@@ -45,13 +45,16 @@ func openTiers(ctx context.Context, cfg *Config) (*tiers, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", bucketurl.Redact(cfg.Bucket), err)
 	}
+	if cfg.wrapBucket != nil {
+		bare = cfg.wrapBucket(bare)
+	}
 	bucket := objectstore.WithRetry(bare, objectstore.RetryConfig{})
 	c := cache.New(DefaultCacheBytes)
 	return &tiers{
 		bucket:   bucket,
 		cache:    c,
 		reader:   tiering.NewReader(bucket, c, tiering.ReaderConfig{}),
-		uploader: tiering.NewUploader(bucket, tiering.UploaderConfig{Logger: cfg.Logger, Failpoint: cfg.UploadFailpoint}),
+		uploader: tiering.NewUploader(bucket, tiering.UploaderConfig{Logger: cfg.Logger, Failpoint: cfg.UploadFailpoint, Backoff: cfg.uploadBackoff}),
 	}, nil
 }
 
@@ -112,7 +115,7 @@ func (b *Broker) attachTier(p *partition) error {
 	p.log.SetRemoteEnd(m.RemoteEnd)
 	p.tier = &partitionTier{prefix: prefix, w: w}
 	b.tierNames.Store(partitionDir(p.topicID, p.index), prefix)
-	b.tiers.uploader.Add(prefix, w, localSource{p.log})
+	b.tiers.uploader.Add(prefix, w, localSource{p.log, b.recountBudget})
 	return nil
 }
 
@@ -128,7 +131,10 @@ func (b *Broker) detachTier(p *partition) {
 }
 
 // localSource is a local partition as the uploader sees it.
-type localSource struct{ lp *locallog.Partition }
+type localSource struct {
+	lp         *locallog.Partition
+	onUploaded func() // recounts the local budget
+}
 
 func (s localSource) Sealed() []tiering.SealedInfo {
 	var out []tiering.SealedInfo
@@ -154,6 +160,9 @@ func (s localSource) ReadSealed(base int64) ([]byte, *index.Offsets, *index.Time
 func (s localSource) Uploaded(remoteEnd int64) {
 	s.lp.SetRemoteEnd(remoteEnd)
 	_, _ = s.lp.EnforceRetention(time.Now()) // the log's own loop retries and logs
+	if s.onUploaded != nil {
+		s.onUploaded()
+	}
 }
 
 // runRemoteRetention applies retention.ms and retention.bytes to the remote
@@ -168,6 +177,7 @@ func (b *Broker) runRemoteRetention(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		b.recountBudget()
 		for _, tp := range b.topics().byName {
 			for _, p := range tp.partitions {
 				if ctx.Err() != nil {

@@ -113,6 +113,52 @@ var serveOptionTable = []option{
 		},
 	},
 	{
+		name: "local-budget-bytes", def: "10GiB",
+		usage: "most `bytes` of tiered partitions held only on local disk (not yet uploaded) before produce fails with a retriable error: integer or KiB/MiB/GiB/TiB suffix, -1 for unlimited",
+		apply: func(o *serveOptions, v string) error {
+			if strings.TrimSpace(v) == "-1" {
+				o.Broker.LocalBudgetBytes = -1
+				return nil
+			}
+			n, err := parseBytes(v, minLocalBudgetBytes, math.MaxInt64)
+			if err != nil {
+				return fmt.Errorf("%w, or -1 for unlimited", err)
+			}
+			o.Broker.LocalBudgetBytes = n
+			return nil
+		},
+	},
+	{
+		name: "sweep-interval", def: "10m",
+		usage: "how often orphan objects are swept from the bucket: a `duration` such as 10m, at least 1s",
+		apply: func(o *serveOptions, v string) error {
+			d, err := parseMillisOrDuration(v)
+			if err != nil {
+				return err
+			}
+			if d < time.Second {
+				return fmt.Errorf("sweep interval %v is too short: the minimum is 1s", d)
+			}
+			o.Broker.SweepInterval = d
+			return nil
+		},
+	},
+	{
+		name: "orphan-age", def: "1h",
+		usage: "`duration` an unreferenced bucket object must be old before the sweep deletes it; at least 1m, beyond the clock skew between broker and bucket",
+		apply: func(o *serveOptions, v string) error {
+			d, err := parseMillisOrDuration(v)
+			if err != nil {
+				return err
+			}
+			if d < time.Minute {
+				return fmt.Errorf("orphan age %v is too short: the minimum is 1m", d)
+			}
+			o.Broker.OrphanAge = d
+			return nil
+		},
+	},
+	{
 		name: "http-listen", def: "localhost:9644",
 		usage: "`host:port` of the HTTP endpoints /healthz, /readyz and /v1/partitions",
 		apply: func(o *serveOptions, v string) error {
@@ -224,6 +270,7 @@ const (
 	maxDefaultPartitions = 10000
 	minSegmentBytes      = 14 // one legacy record's overhead, Kafka's minimum before 4.0
 	minMaxRequestBytes   = 1 << 10
+	minLocalBudgetBytes  = 1 << 20
 )
 
 // envName returns the environment variable of the setting name:

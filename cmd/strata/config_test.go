@@ -44,6 +44,9 @@ func TestLoadServeOptionsDefaults(t *testing.T) {
 		SegmentMs:         broker.DefaultSegmentMs,
 		Fsync:             locallog.FsyncPolicy{Mode: locallog.FsyncAlways},
 		MaxRequestBytes:   broker.DefaultMaxRequestBytes,
+		LocalBudgetBytes:  broker.DefaultLocalBudgetBytes,
+		SweepInterval:     broker.DefaultSweepInterval,
+		OrphanAge:         broker.DefaultOrphanAge,
 	}
 	wantBucket, err := filepath.Abs("data/bucket")
 	if err != nil {
@@ -182,6 +185,14 @@ func TestLoadServeOptionsValues(t *testing.T) {
 			func(o serveOptions) bool { return o.Broker.Bucket == "s3://strata-test/p?region=eu-west-1" }},
 		{"bucket env", nil, map[string]string{"STRATA_BUCKET": "minio://localhost:9000/strata-test?secure=false"},
 			func(o serveOptions) bool { return o.Broker.Bucket == "minio://localhost:9000/strata-test?secure=false" }},
+		{"local budget flag", []string{"--local-budget-bytes", "2GiB"}, nil,
+			func(o serveOptions) bool { return o.Broker.LocalBudgetBytes == 2<<30 }},
+		{"local budget unlimited env", nil, map[string]string{"STRATA_LOCAL_BUDGET_BYTES": "-1"},
+			func(o serveOptions) bool { return o.Broker.LocalBudgetBytes == -1 }},
+		{"sweep settings", []string{"--sweep-interval", "30s", "--orphan-age", "2h"}, map[string]string{"STRATA_ORPHAN_AGE": "3h"},
+			func(o serveOptions) bool {
+				return o.Broker.SweepInterval == 30*time.Second && o.Broker.OrphanAge == 2*time.Hour
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -215,6 +226,10 @@ func TestLoadServeOptionsErrors(t *testing.T) {
 		{name: "max request bytes over int32", args: []string{"--max-request-bytes", "4294967296"}, wantErr: []string{"too large"}},
 		{name: "max request bytes too small", args: []string{"--max-request-bytes", "100"}, wantErr: []string{`"100" is too small`}},
 		{name: "segment bytes too small", args: []string{"--segment-bytes", "13"}, wantErr: []string{`"13" is too small`}},
+		{name: "local budget too small", args: []string{"--local-budget-bytes", "1KiB"}, wantErr: []string{"local-budget-bytes", `"1KiB" is too small`}},
+		{name: "local budget other negative", args: []string{"--local-budget-bytes", "-2"}, wantErr: []string{`invalid size "-2"`, "-1 for unlimited"}},
+		{name: "sweep interval too short", args: []string{"--sweep-interval", "10ms"}, wantErr: []string{"sweep-interval", "minimum is 1s"}},
+		{name: "orphan age too short", env: map[string]string{"STRATA_ORPHAN_AGE": "30s"}, wantErr: []string{"orphan-age", "env STRATA_ORPHAN_AGE", "minimum is 1m"}},
 		{name: "too many partitions", args: []string{"--default-partitions", "10001"}, wantErr: []string{"from 1 to 10000"}},
 		{name: "sub-millisecond segment ms", args: []string{"--segment-ms", "500us"}, wantErr: []string{`invalid duration "500us"`}},
 		{name: "bad partitions env", env: map[string]string{"STRATA_DEFAULT_PARTITIONS": "0"},
@@ -280,6 +295,9 @@ listen: 127.0.0.1:19092
 advertised-addr: ""
 data-dir: /var/lib/strata
 bucket: file:///var/lib/strata/bucket
+local-budget-bytes: 512MiB
+sweep-interval: 5m
+orphan-age: 2h
 http-listen: "127.0.0.1:19644"
 auto-create-topics: false
 default-partitions: 3
@@ -303,6 +321,9 @@ log-level: warn
 		Fsync:             locallog.FsyncPolicy{Mode: locallog.FsyncInterval, Interval: 10 * time.Millisecond},
 		MaxRequestBytes:   1 << 20,
 		Bucket:            "file:///var/lib/strata/bucket",
+		LocalBudgetBytes:  512 << 20,
+		SweepInterval:     5 * time.Minute,
+		OrphanAge:         2 * time.Hour,
 	}
 	if !reflect.DeepEqual(o.Broker, want) || o.HTTPListen != "127.0.0.1:19644" || o.LogFormat != "json" || o.LogLevel != slog.LevelWarn {
 		t.Errorf("options = %+v\nwant broker %+v", o, want)
