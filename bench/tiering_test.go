@@ -1,0 +1,411 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/strata-io/strata/broker"
+	"github.com/strata-io/strata/internal/miniotest"
+	"github.com/strata-io/strata/objectstore"
+	"github.com/strata-io/strata/objectstore/bucketurl"
+	"github.com/strata-io/strata/tiering"
+)
+
+// Workload of issue 3's catch-up benchmark: 256 MiB of 1 KiB records over 4
+// partitions in 8 MiB segments, all of it moved to MinIO and deleted
+// locally, then read back from offset 0 by a broker with a cold cache.
+const (
+	catchUpTopic      = "catchup"
+	catchUpPartitions = 4
+	catchUpRecords    = 256 << 10 // × 1 KiB = 256 MiB
+	catchUpSegment    = 8 << 20
+	catchUpRawWorkers = 4
+)
+
+// BenchmarkCatchUpFromMinIO reports, in one run on one MinIO server: a
+// franz-go consumer reading a topic that lives only in the bucket from
+// offset 0 through a freshly started broker (cold cache), plain whole-object
+// GETs of the same segment objects sequentially and 4 at a time, the ratio
+// of the two, and the object-store requests per GiB produced and per GiB
+// read as MinIO counts them (its Prometheus metrics; the broker has no hook
+// to wrap its bucket from outside the package), next to the counts the
+// design predicts.
+func BenchmarkCatchUpFromMinIO(b *testing.B) {
+	// Public metrics, so the benchmark can count requests without a token;
+	// the MinIO child inherits the environment.
+	b.Setenv("MINIO_PROMETHEUS_AUTH_TYPE", "public")
+	mc := miniotest.Start(b)
+	mc.Setenv(b)
+	for i := range b.N {
+		runCatchUp(b, mc, fmt.Sprintf("catchup-%d-%d", i, time.Now().UnixNano()))
+	}
+}
+
+func runCatchUp(b *testing.B, mc *miniotest.Server, prefix string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	bucketURL := mc.BucketURL("s3", mc.Bucket, prefix)
+	dataDir := b.TempDir()
+
+	br, stop := openCatchUpBroker(ctx, b, dataDir, bucketURL)
+	createCatchUpTopic(ctx, b, br.Addr(), "0")
+	reqBefore := minioRequests(b, mc)
+	start := time.Now()
+	produceCatchUp(ctx, b, br.Addr())
+	produceTime := time.Since(start)
+
+	// Wait until everything is in the bucket and nothing is local.
+	var st []broker.PartitionStatus
+	for {
+		st = br.Partitions()
+		if allRemote(st) {
+			break
+		}
+		if ctx.Err() != nil {
+			b.Fatalf("not everything uploaded and deleted locally: %v", tierStates(st))
+		}
+		time.Sleep(50 * time.Millisecond) // polling the broker's state, bounded by ctx
+	}
+	uploadTime := time.Since(start)
+	stop()
+	reqProduced := minioRequests(b, mc).sub(reqBefore)
+	var segments int
+	for _, p := range st {
+		segments += p.RemoteSegments
+	}
+
+	// The segment objects, as plain keys.
+	bkt, err := bucketurl.Open(ctx, bucketURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var keys []objectstore.Info
+	var objBytes int64
+	for info, err := range bkt.List(ctx, "topics/") {
+		if err != nil {
+			b.Fatal(err)
+		}
+		if strings.Contains(info.Key, "/segments/") {
+			keys = append(keys, info)
+			objBytes += info.Size
+		}
+	}
+	if len(keys) != segments {
+		b.Fatalf("bucket holds %d segment objects, manifests %d", len(keys), segments)
+	}
+
+	// (a) Catch-up read through a restarted broker: its cache is empty.
+	br, stop = openCatchUpBroker(ctx, b, dataDir, bucketURL)
+	reqBefore = minioRequests(b, mc)
+	consumeTime := consumeCatchUp(ctx, b, br.Addr())
+	reqRead := minioRequests(b, mc).sub(reqBefore)
+	stop()
+
+	// (b) Plain whole-object GETs of the same objects.
+	getAll := func(workers int) time.Duration {
+		var next, n atomic.Int64
+		var wg sync.WaitGroup
+		start := time.Now()
+		for range workers {
+			wg.Go(func() {
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= len(keys) {
+						return
+					}
+					body, _, err := bkt.Get(ctx, keys[i].Key)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					n.Add(int64(len(body)))
+				}
+			})
+		}
+		wg.Wait()
+		d := time.Since(start)
+		if n.Load() != objBytes {
+			b.Fatalf("GETs returned %d bytes, want %d", n.Load(), objBytes)
+		}
+		return d
+	}
+	rawSeq := getAll(1)
+	rawPar := getAll(catchUpRawWorkers)
+
+	// (c) Baseline of the fetch path without the bucket: the same records
+	// read from the local log of an untiered broker, also restarted.
+	localDir := b.TempDir()
+	lbr, lstop := openCatchUpBroker(ctx, b, localDir, "")
+	createCatchUpTopic(ctx, b, lbr.Addr(), "-1")
+	produceCatchUp(ctx, b, lbr.Addr())
+	lstop()
+	lbr, lstop = openCatchUpBroker(ctx, b, localDir, "")
+	localTime := consumeCatchUp(ctx, b, lbr.Addr())
+	lstop()
+
+	mib := func(n int64, d time.Duration) float64 { return float64(n) / (1 << 20) / d.Seconds() }
+	payloadBytes := int64(catchUpRecords * recordSize)
+	gibProduced := float64(payloadBytes) / (1 << 30)
+	gibRead := float64(objBytes) / (1 << 30)
+	// Every rate is of the same bytes, the segment objects' (record
+	// batches with their overhead, plus indexes and footers).
+	catchUp, local := mib(objBytes, consumeTime), mib(objBytes, localTime)
+	seq, par := mib(objBytes, rawSeq), mib(objBytes, rawPar)
+	b.ReportMetric(mib(payloadBytes, produceTime), "produce_MB/s")
+	b.ReportMetric(uploadTime.Seconds(), "produce+upload_s")
+	b.ReportMetric(catchUp, "catchup_MB/s")
+	b.ReportMetric(local, "local_MB/s")
+	b.ReportMetric(seq, "rawget_seq_MB/s")
+	b.ReportMetric(par, "rawget_4x_MB/s")
+	b.ReportMetric(catchUp/seq, "catchup/rawseq")
+	b.ReportMetric(catchUp/par, "catchup/raw4x")
+	b.ReportMetric(catchUp/local, "catchup/local")
+	b.ReportMetric(float64(segments)/gibProduced, "segments/GiB_prod")
+
+	// Predicted requests: per segment one put; the manifest is one
+	// conditional put per commit. Per segment read: a footer get, an index
+	// get and one get per RangeBytes block of data (the object's size
+	// rounds the data section up, which is close enough here).
+	var predictedGets int64
+	for _, k := range keys {
+		predictedGets += 2 + (k.Size+tiering.DefaultRangeBytes-1)/tiering.DefaultRangeBytes
+	}
+	b.ReportMetric(float64(predictedGets)/gibRead, "gets/GiB_read_pred")
+	if reqProduced != nil && reqRead != nil {
+		b.ReportMetric(float64(reqProduced["PutObject"])/gibProduced, "puts/GiB_prod")
+		b.ReportMetric(float64(reqProduced.total())/gibProduced, "reqs/GiB_prod")
+		b.ReportMetric(float64(reqRead["GetObject"])/gibRead, "gets/GiB_read")
+		b.ReportMetric(float64(reqRead.total())/gibRead, "reqs/GiB_read")
+	}
+	b.Logf("%d records (%.0f MiB payload) in %d segments (%.1f MiB of objects); produce %v, produce+upload+local delete %v",
+		catchUpRecords, float64(payloadBytes)/(1<<20), segments, float64(objBytes)/(1<<20), produceTime.Round(time.Millisecond), uploadTime.Round(time.Millisecond))
+	b.Logf("catch-up from MinIO %v (%.1f MB/s); from the local log %v (%.1f MB/s); raw GETs sequential %v (%.1f MB/s), %d at a time %v (%.1f MB/s)",
+		consumeTime.Round(time.Millisecond), catchUp, localTime.Round(time.Millisecond), local,
+		rawSeq.Round(time.Millisecond), seq, catchUpRawWorkers, rawPar.Round(time.Millisecond), par)
+	b.Logf("MinIO requests while producing and uploading: %v; %d segments, so puts ≈ segments + manifest commits = %d", reqProduced, segments, 2*segments)
+	b.Logf("MinIO requests while catching up: %v; predicted GETs %d (footer + index + one per %d MiB block, per segment)", reqRead, predictedGets, tiering.DefaultRangeBytes>>20)
+}
+
+// openCatchUpBroker opens and runs a broker on dataDir with bucketURL (""
+// for no tiering); stop stops and closes it.
+func openCatchUpBroker(ctx context.Context, b *testing.B, dataDir, bucketURL string) (_ *broker.Broker, stop func()) {
+	bctx, bcancel := context.WithCancel(ctx)
+	br, err := broker.Open(bctx, broker.Config{
+		Listen:                 "127.0.0.1:0",
+		DataDir:                dataDir,
+		DefaultPartitions:      catchUpPartitions,
+		SegmentBytes:           catchUpSegment,
+		SegmentMs:              2 * time.Second, // seal the tail soon, so all of it is uploaded
+		Bucket:                 bucketURL,
+		RetentionCheckInterval: 200 * time.Millisecond,
+		Logger:                 slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- br.Run(bctx) }()
+	return br, func() {
+		bcancel()
+		if err := <-done; err != nil {
+			b.Error(err)
+		}
+		if err := br.Close(); err != nil {
+			b.Error(err)
+		}
+	}
+}
+
+func createCatchUpTopic(ctx context.Context, b *testing.B, addr, localRetentionBytes string) {
+	adm, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer adm.Close()
+	resp, err := kadm.NewClient(adm).CreateTopic(ctx, catchUpPartitions, -1, map[string]*string{
+		"segment.bytes":         kadm.StringPtr(strconv.Itoa(catchUpSegment)),
+		"local.retention.bytes": kadm.StringPtr(localRetentionBytes),
+	}, catchUpTopic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+// produceCatchUp produces catchUpRecords records of recordSize bytes,
+// uncompressed, round robin, acks=all, and waits for every ack.
+func produceCatchUp(ctx context.Context, b *testing.B, addr string) {
+	prod, err := kgo.NewClient(
+		kgo.SeedBrokers(addr),
+		kgo.DefaultProduceTopic(catchUpTopic),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
+		kgo.ProducerBatchMaxBytes(1<<20),
+		// Uncompressed, so the objects hold the 256 MiB produced.
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
+	)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer prod.Close()
+	var (
+		wg     sync.WaitGroup
+		failed atomic.Value
+	)
+	for i := range catchUpRecords {
+		wg.Add(1)
+		prod.Produce(ctx, &kgo.Record{Value: payload(i)}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				failed.Store(err)
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// consumeCatchUp reads every record of the topic from offset 0 and returns
+// how long it took.
+func consumeCatchUp(ctx context.Context, b *testing.B, addr string) time.Duration {
+	cons, err := kgo.NewClient(
+		kgo.SeedBrokers(addr),
+		kgo.ConsumeTopics(catchUpTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxBytes(64<<20),
+		kgo.FetchMaxPartitionBytes(8<<20),
+	)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cons.Close()
+	got := 0
+	start := time.Now()
+	for got < catchUpRecords {
+		fs := cons.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			b.Fatal(err)
+		}
+		got += fs.NumRecords()
+	}
+	if got != catchUpRecords {
+		b.Fatalf("consumed %d records, want %d", got, catchUpRecords)
+	}
+	return time.Since(start)
+}
+
+// allRemote reports whether every partition has all its records in the
+// bucket, nothing left to upload and no local segment but the empty active
+// one.
+func allRemote(st []broker.PartitionStatus) bool {
+	if len(st) != catchUpPartitions {
+		return false
+	}
+	for _, p := range st {
+		if p.TierStatus == nil || p.RemoteEndOffset != p.HighWatermark || p.UploadLagBytes != 0 || p.LocalSegments > 1 || p.HighWatermark == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func tierStates(st []broker.PartitionStatus) []string {
+	var out []string
+	for _, p := range st {
+		if p.TierStatus == nil {
+			out = append(out, fmt.Sprintf("p%d: untiered", p.Partition))
+			continue
+		}
+		out = append(out, fmt.Sprintf("p%d: hw %d remoteEnd %d local %d remote %d lag %d",
+			p.Partition, p.HighWatermark, p.RemoteEndOffset, p.LocalSegments, p.RemoteSegments, p.UploadLagBytes))
+	}
+	return out
+}
+
+// requestCounts is MinIO's minio_api_requests_total by API name
+// ("GetObject", "PutObject", …).
+type requestCounts map[string]int64
+
+func (c requestCounts) sub(before requestCounts) requestCounts {
+	if c == nil || before == nil {
+		return nil
+	}
+	out := requestCounts{}
+	for k, v := range c {
+		if d := v - before[k]; d != 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+func (c requestCounts) total() int64 {
+	var n int64
+	for _, v := range c {
+		n += v
+	}
+	return n
+}
+
+// minioRequests scrapes MinIO's v3 API metrics (public: see
+// MINIO_PROMETHEUS_AUTH_TYPE above; unlike v2's cluster and node metrics
+// they are not cached) for the S3 requests served so far, or returns nil if
+// they cannot be read.
+func minioRequests(b *testing.B, mc *miniotest.Server) requestCounts {
+	resp, err := http.Get("http://" + mc.Endpoint + "/minio/metrics/v3/api/requests")
+	if err != nil {
+		b.Logf("MinIO metrics: %v", err)
+		return nil
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b.Logf("MinIO metrics: %s", resp.Status)
+		return nil
+	}
+	out := requestCounts{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, "minio_api_requests_total{")
+		if !ok {
+			continue
+		}
+		labels, val, ok := strings.Cut(rest, "} ")
+		if !ok {
+			continue
+		}
+		api := ""
+		for l := range strings.SplitSeq(labels, ",") {
+			if v, ok := strings.CutPrefix(l, `name="`); ok {
+				api = strings.TrimSuffix(v, `"`)
+			}
+		}
+		n, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if err != nil || api == "" {
+			continue
+		}
+		out[api] += int64(n)
+	}
+	if len(out) == 0 {
+		b.Logf("MinIO metrics: no minio_api_requests_total")
+		return nil
+	}
+	return out
+}

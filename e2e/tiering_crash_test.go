@@ -1,0 +1,388 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/strata-io/strata/internal/miniotest"
+)
+
+const (
+	crashExitTimeout = 90 * time.Second // produce start to the failpoint's exit(137)
+	uploadTimeout    = 90 * time.Second // restart to uploadLagBytes 0
+)
+
+// TestKill9BetweenUploadSteps kills a child broker (exit 137, as kill -9
+// would leave it) between each step of the upload sequence — after the
+// segment put, after its verification, after the manifest commit — on real
+// MinIO, restarts it on the same data dir and bucket, and checks that every
+// acked record reads back once, at its acked offset, and that the bucket
+// verifies.
+func TestKill9BetweenUploadSteps(t *testing.T) {
+	mc := miniotest.Start(t)
+	for _, step := range []string{"after-put", "after-verify", "after-commit"} {
+		t.Run(step, func(t *testing.T) {
+			testKill9BetweenUploadSteps(t, mc, step)
+		})
+	}
+}
+
+func testKill9BetweenUploadSteps(t *testing.T, mc *miniotest.Server, step string) {
+	const (
+		topic      = "crash"
+		partitions = 2
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	dataDir := t.TempDir()
+	bucketURL := mc.BucketURL("s3", mc.Bucket, "crash-"+step+"-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	// segment.ms 2s seals the tail after the restart, so that every record
+	// reaches the bucket and is read back from it.
+	args := []string{"--bucket", bucketURL, "--segment-bytes", "64KiB", "--segment-ms", "2s"}
+
+	p := startBrokerEnv(t, dataDir, append(mc.Env(), "STRATA_CRASH_AT="+step), args...)
+	adm := kadm.NewClient(newClient(t, p))
+	resp, err := adm.CreateTopic(ctx, partitions, -1, map[string]*string{
+		"segment.bytes":         kadm.StringPtr("65536"),
+		"local.retention.bytes": kadm.StringPtr("0"),
+	}, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("CreateTopics %s: %v", topic, err)
+	}
+
+	value := func(i int) []byte {
+		return append(fmt.Appendf(nil, "%s-%09d|", step, i), bytes.Repeat([]byte{byte(i)}, 200+i%300)...)
+	}
+	valueIndex := func(v []byte) (int, bool) {
+		head, _, ok := bytes.Cut(v, []byte("|"))
+		if !ok || !bytes.HasPrefix(head, []byte(step+"-")) {
+			return 0, false
+		}
+		i, err := strconv.Atoi(string(head[len(step)+1:]))
+		return i, err == nil && bytes.Equal(v, value(i))
+	}
+
+	prod := newClient(t, p,
+		kgo.RequiredAcks(kgo.AllISRAcks()), // idempotent: franz-go's default with acks=all
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.MaxBufferedRecords(2000),
+		kgo.ProducerBatchMaxBytes(16<<10),
+	)
+	var (
+		mu       sync.Mutex // guards acks
+		acks     []ack
+		nSent    atomic.Int64
+		prodDone = make(chan struct{})
+	)
+	prodCtx, stopProducing := context.WithCancel(ctx)
+	defer stopProducing()
+	go func() {
+		defer close(prodDone)
+		for i := 0; prodCtx.Err() == nil; i++ {
+			r := &kgo.Record{Topic: topic, Partition: int32(i % partitions), Value: value(i)}
+			prod.Produce(prodCtx, r, func(r *kgo.Record, err error) {
+				if err != nil {
+					return // unacknowledged: may or may not be in the log
+				}
+				mu.Lock()
+				acks = append(acks, ack{r.Partition, r.Offset, string(r.Value)})
+				mu.Unlock()
+			})
+			nSent.Add(1)
+		}
+	}()
+
+	// The failpoint fires at the first upload that reaches step; the
+	// child must exit by itself with 137.
+	select {
+	case <-p.done:
+	case <-time.After(crashExitTimeout):
+		t.Fatalf("STRATA_CRASH_AT=%s: strata serve still running %v after producing began (%d records sent)", step, crashExitTimeout, nSent.Load())
+	}
+	var exitErr *exec.ExitError
+	if err := p.waitErr(); !errors.As(err, &exitErr) || exitErr.ExitCode() != 137 {
+		t.Fatalf("STRATA_CRASH_AT=%s: strata serve exited with %v, want exit status 137", step, err)
+	}
+	if !strings.Contains(p.logTail(), "crash failpoint reached") {
+		t.Fatalf("STRATA_CRASH_AT=%s: exit 137 without the failpoint's log line", step)
+	}
+	stopProducing()
+	<-prodDone
+	closed := make(chan struct{})
+	go func() { prod.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("franz-go producer did not close within 30s of the broker's death")
+	}
+	mu.Lock()
+	acked := slices.Clone(acks)
+	mu.Unlock()
+	if len(acked) == 0 {
+		t.Fatalf("no record was acked before the failpoint fired")
+	}
+	t.Logf("failpoint %s fired after %d acks of %d records sent", step, len(acked), nSent.Load())
+
+	// Restart without the failpoint on the same data dir and bucket.
+	p = startBrokerEnv(t, dataDir, mc.Env(), args...)
+	st := waitUploaded(t, p, topic, partitions)
+	for part := range int32(partitions) {
+		t.Logf("after restart %s/%d: %+v", topic, part, st[part])
+	}
+
+	cl := newClient(t, p)
+	start, end := offsets(t, ctx, cl, topic)
+	got := consumeRange(t, ctx, p, topic, end)
+	byOffset := make(map[int32]map[int64]string)
+	seen := make(map[int]string) // record index → where it was found
+	var inLog int64
+	for part := range int32(partitions) {
+		if start[part] != 0 {
+			t.Fatalf("partition %d: log start offset %d after restart, want 0", part, start[part])
+		}
+		byOffset[part] = make(map[int64]string)
+		for k, r := range got[part] {
+			where := fmt.Sprintf("%s/%d@%d", topic, part, r.Offset)
+			if r.Offset != int64(k) {
+				t.Fatalf("%s: record %d of the partition has offset %d, want %d (gap or duplicate offset)", where, k, r.Offset, k)
+			}
+			i, ok := valueIndex(r.Value)
+			if !ok {
+				t.Fatalf("%s: value %.30q is not one the producer sent", where, r.Value)
+			}
+			if int32(i%partitions) != part {
+				t.Fatalf("%s: record %d was produced to partition %d", where, i, i%partitions)
+			}
+			if prev, dup := seen[i]; dup {
+				t.Fatalf("%s: record %d is also at %s (duplicate)", where, i, prev)
+			}
+			seen[i] = where
+			byOffset[part][r.Offset] = string(r.Value)
+		}
+		if n := int64(len(got[part])); n != end[part] {
+			t.Fatalf("partition %d: consumed %d records, want %d", part, n, end[part])
+		}
+		inLog += end[part]
+	}
+	lost := 0
+	for _, a := range acked {
+		v, ok := byOffset[a.partition][a.offset]
+		if !ok || v != a.value {
+			if lost < 10 {
+				t.Errorf("acked record %.20q at %s/%d@%d: after the crash at %s and restart found %.20q (present %v)", a.value, topic, a.partition, a.offset, step, v, ok)
+			}
+			lost++
+		}
+	}
+	if lost > 0 {
+		t.Fatalf("%d of %d acked records lost or changed after the crash at %s", lost, len(acked), step)
+	}
+	t.Logf("after restart the log holds %d records: %d acked, %d unacked; all read back once", inLog, len(acked), inLog-int64(len(acked)))
+
+	// Orphans (an uploaded, uncommitted segment after after-put) are
+	// allowed; problems are not.
+	cmd := exec.CommandContext(ctx, strataBinary(t), "bucket", "verify", "--bucket", bucketURL)
+	cmd.Env = append(childEnv(), mc.Env()...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("strata bucket verify after the crash at %s: %v\n%s", step, err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	for _, l := range lines[:len(lines)-1] {
+		t.Logf("strata bucket verify: %s", l)
+	}
+	t.Logf("strata bucket verify: %s", lines[len(lines)-1])
+}
+
+// tierStatus is one element of GET /v1/partitions with its tiering fields.
+type tierStatus struct {
+	Topic           string `json:"topic"`
+	Partition       int32  `json:"partition"`
+	LogStartOffset  int64  `json:"logStartOffset"`
+	HighWatermark   int64  `json:"highWatermark"`
+	RemoteEndOffset *int64 `json:"remoteEndOffset"`
+	LocalSegments   int    `json:"localSegments"`
+	RemoteSegments  int    `json:"remoteSegments"`
+	UploadLagBytes  int64  `json:"uploadLagBytes"`
+}
+
+func (s tierStatus) String() string {
+	re := int64(-1)
+	if s.RemoteEndOffset != nil {
+		re = *s.RemoteEndOffset
+	}
+	return fmt.Sprintf("logStart %d hw %d remoteEnd %d local %d remote %d lag %dB",
+		s.LogStartOffset, s.HighWatermark, re, s.LocalSegments, s.RemoteSegments, s.UploadLagBytes)
+}
+
+// tierPartitions returns GET /v1/partitions for topic, by partition.
+func (p *proc) tierPartitions(topic string) (map[int32]tierStatus, error) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + p.httpAddr + "/v1/partitions")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", resp.Status, body)
+	}
+	var all []tierStatus
+	if err := json.Unmarshal(body, &all); err != nil {
+		return nil, fmt.Errorf("%v\n%s", err, body)
+	}
+	out := make(map[int32]tierStatus)
+	for _, s := range all {
+		if s.Topic == topic {
+			out[s.Partition] = s
+		}
+	}
+	return out, nil
+}
+
+// waitUploaded polls GET /v1/partitions until every partition of topic has
+// uploadLagBytes 0 and remoteEndOffset equal to a highWatermark above 0 (so
+// every record is read from the bucket), or fails after uploadTimeout.
+func waitUploaded(t *testing.T, p *proc, topic string, partitions int32) map[int32]tierStatus {
+	t.Helper()
+	deadline := time.Now().Add(uploadTimeout)
+	tick := time.NewTicker(pollInterval * 5)
+	defer tick.Stop()
+	var last string
+	for {
+		st, err := p.tierPartitions(topic)
+		if err == nil {
+			done := len(st) == int(partitions)
+			var desc []string
+			for part := range partitions {
+				s, ok := st[part]
+				if !ok || s.RemoteEndOffset == nil {
+					done = false
+					desc = append(desc, fmt.Sprintf("p%d: no tier status", part))
+					continue
+				}
+				if s.UploadLagBytes != 0 || *s.RemoteEndOffset <= 0 || *s.RemoteEndOffset != s.HighWatermark {
+					done = false
+				}
+				desc = append(desc, fmt.Sprintf("p%d: %v", part, s))
+			}
+			if done {
+				return st
+			}
+			last = strings.Join(desc, "; ")
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not fully uploaded within %v of the restart; last /v1/partitions: %s", topic, uploadTimeout, last)
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("strata serve exited while uploading: %v", p.waitErr())
+		case <-tick.C:
+		}
+	}
+}
+
+// startBrokerEnv is startBroker with env added to the child's environment
+// (childEnv drops STRATA_* settings, so a failpoint must come this way). It
+// is a copy of tryStartBroker's start-up that sets the environment.
+func startBrokerEnv(t *testing.T, dataDir string, env []string, extraArgs ...string) *proc {
+	t.Helper()
+	bin := strataBinary(t)
+	var lastErr error
+	for attempt := 1; attempt <= maxStartAttempts; attempt++ {
+		p, err := tryStartBrokerEnv(t, bin, dataDir, attempt, env, extraArgs)
+		if err == nil {
+			return p
+		}
+		lastErr = err
+		if !errors.Is(err, errPortTaken) {
+			break
+		}
+		t.Logf("start attempt %d: %v; retrying with other ports", attempt, err)
+	}
+	t.Fatalf("start strata serve: %v", lastErr)
+	return nil
+}
+
+func tryStartBrokerEnv(t *testing.T, bin, dataDir string, attempt int, env, extraArgs []string) (*proc, error) {
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	p := &proc{
+		kafkaAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
+		httpAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])),
+		logPath:   filepath.Join(t.TempDir(), fmt.Sprintf("strata-%d.log", attempt)),
+		done:      make(chan struct{}),
+	}
+	logFile, err := os.Create(p.logPath)
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{
+		"serve",
+		"--listen", p.kafkaAddr,
+		"--http-listen", p.httpAddr,
+		"--data-dir", dataDir,
+	}, extraArgs...)
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = append(childEnv(), env...)
+	dieWithParent(p.cmd)
+	p.cmd.Stdout = logFile
+	p.cmd.Stderr = logFile
+	if err := p.cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, err
+	}
+	go func() {
+		err := p.cmd.Wait()
+		logFile.Close()
+		p.mu.Lock()
+		p.werr = err
+		p.mu.Unlock()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		if !p.exited() {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("%s %s (log %s):\n%s", bin, strings.Join(args, " "), p.logPath, p.logTail())
+		}
+	})
+	if err := p.waitReady(); err != nil {
+		if p.exited() && strings.Contains(p.logTail(), "address already in use") {
+			return nil, fmt.Errorf("%w: %v", errPortTaken, err)
+		}
+		return nil, err
+	}
+	return p, nil
+}
