@@ -143,11 +143,35 @@ func Open(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open broker: %w", err)
 	}
+	if b.tiers != nil {
+		// The bucket is the source of truth for the remote tier: a data
+		// directory with no topics (fresh, or wiped) takes the cluster id
+		// and the topics recorded there.
+		rebuild := len(meta.Topics) == 0
+		changed, err := b.syncClusterMeta(ctx, &meta)
+		if err != nil {
+			return nil, fmt.Errorf("open broker: %w", err)
+		}
+		if changed {
+			b.clusterID = meta.ClusterID
+			if err := saveMeta(cfg.DataDir, meta); err != nil {
+				return nil, fmt.Errorf("open broker: %w", err)
+			}
+		}
+		if rebuild {
+			if err := b.rebuildFromBucket(ctx, &meta); err != nil {
+				return nil, fmt.Errorf("open broker: %w", err)
+			}
+		}
+	}
 	topics, err := b.recoverTopics(ctx, meta)
 	if err != nil {
 		return nil, fmt.Errorf("open broker: %w", err)
 	}
 	b.topicSet.Store(newTopicSet(topics))
+	if b.tiers != nil {
+		b.reconcileTopicMeta(ctx, topics)
+	}
 	if err := b.removeOrphans(topics); err != nil {
 		return nil, fmt.Errorf("open broker: %w", err)
 	}

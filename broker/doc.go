@@ -38,6 +38,18 @@
 // pointer: requests read it without locks; changes build a new set,
 // persist it, then publish it.
 //
+// With a bucket, the metadata is also kept there (bucketmeta.go), so that
+// the bucket alone describes every topic: cluster.json holds the cluster
+// ID, and topics/<topic id>/topic.json each topic's name, ID, partition
+// count and configs, written after meta.json on every change and deleted
+// with the topic (its partitions' objects stay). A data directory with no
+// topics (fresh or wiped) is rebuilt from it at Open: each topic is
+// recreated, and each partition whose manifest holds offsets gets an empty
+// local log starting at the manifest's RemoteEnd, so the bucket serves
+// everything below it and new appends never reuse an offset; records that
+// were never uploaded are lost. Bucket errors during the rebuild are
+// retried for acquireTimeout, then Open fails.
+//
 // Invariants:
 //   - A change is published only after it is persisted; a crash between
 //     creating partition directories and persisting leaves orphan

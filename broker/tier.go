@@ -106,10 +106,12 @@ func (b *Broker) attachTier(p *partition) error {
 	}
 	m := w.Manifest()
 	if end := p.log.Offsets().LogEnd; m.RemoteEnd > end {
-		// The local log lost records the bucket holds (a wiped or older
-		// data directory). New appends would reuse their offsets.
-		// TODO(tiering): rebuild the local tier's start from the bucket.
-		return fmt.Errorf("%w: local log of %s[%d] ends at %d, below the remote end %d; rebuilding from the bucket is not implemented",
+		// The local log lost records the bucket holds (a partition
+		// directory lost or restored from an older copy while meta.json
+		// survived). New appends would reuse their offsets. Open rebuilds
+		// from the bucket only a data directory with no topics, where
+		// each partition is created starting at its remote end.
+		return fmt.Errorf("%w: local log of %s[%d] ends at %d, below the remote end %d; to rebuild from the bucket, start the broker on an empty data directory",
 			errStorage, p.topic, p.index, end, m.RemoteEnd)
 	}
 	p.log.SetRemoteEnd(m.RemoteEnd)

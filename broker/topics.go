@@ -152,6 +152,7 @@ func (b *Broker) createTopic(spec topicSpec, validateOnly bool) (*topic, error) 
 		b.removePartitions(t.partitions)
 		return nil, err
 	}
+	b.putTopicMeta(t)
 	b.logger.Info("topic created", "topic", t.name, "id", formatTopicID(t.id), "partitions", len(t.partitions))
 	return t, nil
 }
@@ -221,6 +222,7 @@ func (b *Broker) deleteTopic(name string, id [16]byte) (*topic, error) {
 	if err := b.publishLocked(next); err != nil {
 		return nil, err
 	}
+	b.deleteTopicMeta(t)
 	b.removePartitions(t.partitions)
 	b.logger.Info("topic deleted", "topic", t.name, "id", formatTopicID(t.id))
 	return t, nil
@@ -257,6 +259,7 @@ func (b *Broker) addPartitions(name string, count int32, validateOnly bool) erro
 		b.removePartitions(t.partitions[have:])
 		return err
 	}
+	b.putTopicMeta(&t)
 	b.logger.Info("partitions added", "topic", name, "from", have, "to", count)
 	return nil
 }
@@ -290,6 +293,7 @@ func (b *Broker) alterTopicConfigs(name string, validateOnly bool, change func(t
 	for _, p := range t.partitions {
 		p.log.SetConfig(pcfg)
 	}
+	b.putTopicMeta(&t)
 	b.logger.Info("topic configs altered", "topic", name, "configs", configs)
 	return nil
 }

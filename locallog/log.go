@@ -152,6 +152,47 @@ func (l *Log) OpenPartition(name string, cfg PartitionConfig) (*Partition, error
 	return p, nil
 }
 
+// CreatePartitionAt creates the partition name empty, with its log starting
+// at start (log start = log end = start), and opens it: for a partition
+// whose offsets below start live elsewhere (the remote tier of a rebuilt
+// broker), so that new appends continue at start. It fails if the
+// partition is open or its directory already holds segments.
+func (l *Log) CreatePartitionAt(name string, cfg PartitionConfig, start int64) (*Partition, error) {
+	if name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
+		return nil, fmt.Errorf("create partition: bad name %q", name)
+	}
+	if start < 0 {
+		return nil, fmt.Errorf("create partition %s: negative start offset %d", name, start)
+	}
+	l.mu.Lock()
+	closed, open := l.closed, l.parts[name] != nil
+	l.mu.Unlock()
+	switch {
+	case closed:
+		return nil, ErrClosed
+	case open:
+		return nil, fmt.Errorf("create partition %s: already open", name)
+	}
+	dir := filepath.Join(l.dir, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create partition %s: %w", name, err)
+	}
+	bases, err := listByExt(dir, ".log")
+	if err != nil {
+		return nil, fmt.Errorf("create partition %s: %w", name, err)
+	}
+	if len(bases) > 0 {
+		return nil, fmt.Errorf("create partition %s: the directory already holds %d segments", name, len(bases))
+	}
+	if err := writeLogStart(dir, start); err != nil {
+		return nil, fmt.Errorf("create partition %s: %w", name, err)
+	}
+	if err := syncDir(l.dir); err != nil {
+		return nil, fmt.Errorf("create partition %s: %w", name, err)
+	}
+	return l.OpenPartition(name, cfg)
+}
+
 // RemovePartition closes the partition and deletes its files. Removing a
 // partition that does not exist is not an error.
 func (l *Log) RemovePartition(name string) error {

@@ -84,3 +84,39 @@ func TestTieredRetentionKeepsWhatIsNotRemote(t *testing.T) {
 		t.Fatalf("retention.ms deleted %d local segments of a tiered partition (%v)", n, err)
 	}
 }
+
+func TestCreatePartitionAtStartsTheLogThere(t *testing.T) {
+	dir := t.TempDir()
+	l := testLog(t, dir, FsyncAlways, nil)
+	p, err := l.CreatePartitionAt("t-0", smallSegments, 1234)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := p.Offsets(); o.LogStart != 1234 || o.LogEnd != 1234 || o.HighWatermark != 1234 {
+		t.Fatalf("offsets %+v, want all 1234", o)
+	}
+	if r := mustAppend(t, p, makeBatch(-1, -1, -1, 3, 1000, "a")); r.BaseOffset != 1234 {
+		t.Fatalf("first append at %d, want 1234", r.BaseOffset)
+	}
+	if _, err := l.CreatePartitionAt("t-0", smallSegments, 5); err == nil {
+		t.Fatal("created an open partition again")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Reopened, the partition keeps its start; creating it again fails
+	// because its directory holds segments.
+	l = testLog(t, dir, FsyncAlways, nil)
+	defer l.Close()
+	if _, err := l.CreatePartitionAt("t-0", smallSegments, 5); err == nil {
+		t.Fatal("created a partition over existing segments")
+	}
+	p = openPart(t, l, "t-0", smallSegments)
+	if o := p.Offsets(); o.LogStart != 1234 || o.LogEnd != 1237 {
+		t.Fatalf("reopened offsets %+v, want [1234, 1237)", o)
+	}
+	if _, err := l.CreatePartitionAt("t-1", smallSegments, -1); err == nil {
+		t.Fatal("negative start accepted")
+	}
+}
