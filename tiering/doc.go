@@ -36,6 +36,17 @@
 // returns ErrFenced from then on. A crash between a segment upload and its
 // commit leaves an orphan object, never a second entry for an offset.
 //
+// Moving and reading. The Uploader takes sealed local segments (through the
+// Source interface the broker implements over the local log) in order:
+// put the object under a unique key, verify it, commit the manifest entry,
+// and only then tell the local tier its new remote end, so nothing leaves
+// the local disk before it is committed; Sweep deletes orphans no commit can
+// still reference. The Reader answers a read of the remote tier from the one
+// Entry that holds the offset: footer and index through the cache (keys
+// K#footer, K#index), data in aligned blocks (K#<start>-<end>) fetched once
+// for concurrent readers, read ahead for sequential ones, every returned
+// batch's CRC checked.
+//
 // tiering imports index, batch, cache and objectstore, and nothing that
 // knows the Kafka wire protocol.
 package tiering

@@ -27,4 +27,13 @@ var (
 	// ErrNotContiguous reports an Append whose entry does not start at the
 	// manifest's RemoteEnd and is not the entry already committed there.
 	ErrNotContiguous = errors.New("tiering: entry is not contiguous with the manifest")
+
+	// ErrMissingObject reports a segment object that a manifest entry names but
+	// the bucket does not hold: a ranged get answered objectstore.ErrNotExist.
+	// Errors wrapping it wrap the bucket's ErrNotExist too. Like ErrCorrupt it
+	// means the offsets of the entry cannot be served: the broker answers
+	// KAFKA_STORAGE_ERROR and logs it, and never moves a consumer past
+	// the entry. Retrying helps only once a newer manifest no longer lists the
+	// entry (retention removed it) or the object is restored.
+	ErrMissingObject = errors.New("tiering: segment object missing")
 )

@@ -15,17 +15,6 @@ import (
 	"github.com/strata-io/strata/objectstore"
 )
 
-// ErrMissingObject reports a segment object that a manifest entry names but
-// the bucket does not hold: a ranged get answered objectstore.ErrNotExist.
-// Errors wrapping it wrap the bucket's ErrNotExist too. Like ErrCorrupt it
-// means the offsets of the entry cannot be served: the broker answers
-// KAFKA_STORAGE_ERROR, counts and logs it, and never moves a consumer past
-// the entry. Retrying helps only once a newer manifest no longer lists the
-// entry (retention removed it) or the object is restored.
-// It is declared next to its only user, the Reader, rather than in
-// errors.go.
-var ErrMissingObject = errors.New("tiering: segment object missing")
-
 // Defaults of ReaderConfig.
 const (
 	DefaultRangeBytes        = 4 << 20
