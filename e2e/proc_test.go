@@ -48,10 +48,17 @@ type proc struct {
 // when the test ends; its log is printed if the test failed.
 func startBroker(t testing.TB, dataDir string, extraArgs ...string) *proc {
 	t.Helper()
+	return startBrokerEnv(t, dataDir, nil, extraArgs...)
+}
+
+// startBrokerEnv is startBroker with env added to the child's environment
+// (childEnv drops STRATA_* settings, so a failpoint must come this way).
+func startBrokerEnv(t testing.TB, dataDir string, env []string, extraArgs ...string) *proc {
+	t.Helper()
 	bin := strataBinary(t)
 	var lastErr error
 	for attempt := 1; attempt <= maxStartAttempts; attempt++ {
-		p, err := tryStartBroker(t, bin, dataDir, attempt, extraArgs)
+		p, err := tryStartBroker(t, bin, dataDir, attempt, env, extraArgs)
 		if err == nil {
 			return p
 		}
@@ -67,7 +74,7 @@ func startBroker(t testing.TB, dataDir string, extraArgs ...string) *proc {
 
 var errPortTaken = errors.New("port taken")
 
-func tryStartBroker(t testing.TB, bin, dataDir string, attempt int, extraArgs []string) (*proc, error) {
+func tryStartBroker(t testing.TB, bin, dataDir string, attempt int, env, extraArgs []string) (*proc, error) {
 	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
@@ -89,7 +96,7 @@ func tryStartBroker(t testing.TB, bin, dataDir string, attempt int, extraArgs []
 		"--data-dir", dataDir,
 	}, extraArgs...)
 	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = childEnv()
+	p.cmd.Env = append(childEnv(), env...)
 	dieWithParent(p.cmd)
 	p.cmd.Stdout = logFile
 	p.cmd.Stderr = logFile

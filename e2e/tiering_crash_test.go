@@ -7,11 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -307,82 +304,4 @@ func waitUploaded(t *testing.T, p *proc, topic string, partitions int32) map[int
 		case <-tick.C:
 		}
 	}
-}
-
-// startBrokerEnv is startBroker with env added to the child's environment
-// (childEnv drops STRATA_* settings, so a failpoint must come this way). It
-// is a copy of tryStartBroker's start-up that sets the environment.
-func startBrokerEnv(t *testing.T, dataDir string, env []string, extraArgs ...string) *proc {
-	t.Helper()
-	bin := strataBinary(t)
-	var lastErr error
-	for attempt := 1; attempt <= maxStartAttempts; attempt++ {
-		p, err := tryStartBrokerEnv(t, bin, dataDir, attempt, env, extraArgs)
-		if err == nil {
-			return p
-		}
-		lastErr = err
-		if !errors.Is(err, errPortTaken) {
-			break
-		}
-		t.Logf("start attempt %d: %v; retrying with other ports", attempt, err)
-	}
-	t.Fatalf("start strata serve: %v", lastErr)
-	return nil
-}
-
-func tryStartBrokerEnv(t *testing.T, bin, dataDir string, attempt int, env, extraArgs []string) (*proc, error) {
-	ports, err := freePorts(2)
-	if err != nil {
-		return nil, err
-	}
-	p := &proc{
-		kafkaAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
-		httpAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])),
-		logPath:   filepath.Join(t.TempDir(), fmt.Sprintf("strata-%d.log", attempt)),
-		done:      make(chan struct{}),
-	}
-	logFile, err := os.Create(p.logPath)
-	if err != nil {
-		return nil, err
-	}
-	args := append([]string{
-		"serve",
-		"--listen", p.kafkaAddr,
-		"--http-listen", p.httpAddr,
-		"--data-dir", dataDir,
-	}, extraArgs...)
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = append(childEnv(), env...)
-	dieWithParent(p.cmd)
-	p.cmd.Stdout = logFile
-	p.cmd.Stderr = logFile
-	if err := p.cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, err
-	}
-	go func() {
-		err := p.cmd.Wait()
-		logFile.Close()
-		p.mu.Lock()
-		p.werr = err
-		p.mu.Unlock()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		if !p.exited() {
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("%s %s (log %s):\n%s", bin, strings.Join(args, " "), p.logPath, p.logTail())
-		}
-	})
-	if err := p.waitReady(); err != nil {
-		if p.exited() && strings.Contains(p.logTail(), "address already in use") {
-			return nil, fmt.Errorf("%w: %v", errPortTaken, err)
-		}
-		return nil, err
-	}
-	return p, nil
 }
