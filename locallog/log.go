@@ -41,8 +41,7 @@ type Log struct {
 
 	mu     sync.Mutex // guards below
 	parts  map[string]*Partition
-	dirty  map[*Partition]struct{} // waiting for the flusher (FsyncAlways)
-	replay map[string][]walRecord  // WAL records of partitions not yet opened
+	replay map[string][]walRecord // WAL records of partitions not yet opened
 	closed bool
 
 	// pendMu guards pending, the partitions with appends waiting for a WAL
@@ -84,7 +83,6 @@ func Open(dir string, cfg Config) (*Log, error) {
 		dir:     dir,
 		cfg:     cfg,
 		parts:   make(map[string]*Partition),
-		dirty:   make(map[*Partition]struct{}),
 		pending: make(map[*Partition]struct{}),
 		wake:    make(chan struct{}, 1),
 	}
@@ -199,7 +197,6 @@ func (l *Log) RemovePartition(name string) error {
 	l.mu.Lock()
 	p := l.parts[name]
 	delete(l.parts, name)
-	delete(l.dirty, p)
 	delete(l.replay, name)
 	l.mu.Unlock()
 	l.pendMu.Lock()
@@ -220,15 +217,13 @@ func (l *Log) RemovePartition(name string) error {
 	return syncDir(l.dir)
 }
 
-// requestSync hands p to the flusher so that records appended without a
-// waiting acks=all producer still become durable and visible promptly.
-func (l *Log) requestSync(p *Partition) {
+// requestSync wakes the flusher so that records appended without a waiting
+// acks=all producer still become durable and visible promptly; the WAL
+// commit it runs covers every partition with pending appends.
+func (l *Log) requestSync() {
 	if l.cfg.Fsync.Mode != FsyncAlways {
 		return
 	}
-	l.mu.Lock()
-	l.dirty[p] = struct{}{}
-	l.mu.Unlock()
 	select {
 	case l.wake <- struct{}{}:
 	default:
@@ -290,9 +285,6 @@ func (l *Log) flush(ctx context.Context) {
 			return
 		case <-l.wake:
 		}
-		l.mu.Lock()
-		clear(l.dirty)
-		l.mu.Unlock()
 		if err := l.commitWAL(); err != nil {
 			l.cfg.Logger.Error("fsync write-ahead log", "err", err)
 		}

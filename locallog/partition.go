@@ -167,7 +167,7 @@ func (p *Partition) Append(b []byte) (AppendResult, error) {
 	if advanced {
 		p.notify()
 	} else if !res.Duplicate {
-		p.log.requestSync(p)
+		p.log.requestSync()
 	}
 	return res, nil
 }
