@@ -19,7 +19,7 @@ import (
 const (
 	DefaultRangeBytes        = 4 << 20
 	DefaultReadAheadBlocks   = 1
-	DefaultReadAheadInFlight = 8
+	DefaultReadAheadInFlight = 16
 	DefaultDecodedIndexBytes = 32 << 20
 )
 
@@ -31,10 +31,12 @@ type ReaderConfig struct {
 	// of the object, the last one shorter), each fetched by one get and
 	// cached as one entry, so consumers at nearby offsets share blocks.
 	RangeBytes int64
-	// ReadAheadBlocks is how many blocks after the last one a Read used are
-	// fetched in the background, for the consumer's next Read (default
-	// DefaultReadAheadBlocks; negative turns read-ahead off). Read-ahead
-	// stays within the segment the Read served.
+	// ReadAheadBlocks is the least number of blocks after the last one a
+	// Read used that are fetched in the background, for the consumer's next
+	// Read (default DefaultReadAheadBlocks; negative turns read-ahead off).
+	// A Read that used more blocks reads as many ahead: the consumer's next
+	// fetch is likely as large. Read-ahead stays within the segment the Read
+	// served.
 	ReadAheadBlocks int
 	// ReadAheadInFlight bounds the read-ahead fetches a Reader runs at once
 	// (default DefaultReadAheadInFlight). A read-ahead that finds the bound
@@ -149,9 +151,9 @@ func (r *Reader) Close() error {
 // bucket does not have wraps ErrMissingObject. Other errors are the
 // bucket's, the cache's or ctx's.
 //
-// A Read that used data block k of the object starts background fetches of
-// blocks k+1 to k+ReadAheadBlocks, unless they are cached or the Reader's
-// read-aheads are at their bound. They run under ctx's values, not its
+// A Read that used data blocks j to k of the object starts background
+// fetches of blocks k+1 to k+max(ReadAheadBlocks, k-j+1), unless they are
+// cached or the Reader's read-aheads are at their bound. They run under ctx's values, not its
 // deadline, until Close.
 func (r *Reader) Read(ctx context.Context, prefix string, e Entry, offset int64, maxBytes int32) ([]byte, error) {
 	key := prefix + e.Key
@@ -511,22 +513,61 @@ func (v *view) fail(err error) error {
 }
 
 // readAhead starts background fetches of the blocks after the last one v
-// used, as ReaderConfig.ReadAheadBlocks says.
+// used: ReaderConfig.ReadAheadBlocks of them, or as many as the Read used
+// if that is more, so that a consumer whose fetches span several blocks
+// finds its next fetch in the cache.
 func (r *Reader) readAhead(ctx context.Context, v *view) {
 	if len(v.used) == 0 {
 		return
 	}
-	last := v.used[len(v.used)-1]
-	for i := last + 1; i <= last+int64(r.cfg.ReadAheadBlocks); i++ {
+	first, last := v.used[0], v.used[len(v.used)-1]
+	n := max(int64(r.cfg.ReadAheadBlocks), last-first+1)
+	if r.cfg.ReadAheadBlocks == 0 {
+		n = 0
+	}
+	r.warm(ctx, v.key, v.f, last+1, last+n)
+}
+
+// Prefetch starts what a Read with the same arguments needs, without
+// waiting for the data: it loads e's footer and index (waiting for those)
+// and starts background fetches of the data blocks that the Read's first
+// maxBytes from offset lie in, as read-aheads do. A caller that will Read
+// several segments runs their Prefetches first, so that their round trips
+// to the bucket overlap; the Reads then join the fetches in flight. It
+// serves nothing and reports only failures to load the footer or index.
+func (r *Reader) Prefetch(ctx context.Context, prefix string, e Entry, offset int64, maxBytes int32) error {
+	key := prefix + e.Key
+	if !e.Contains(offset) || maxBytes <= 0 {
+		return nil
+	}
+	m, err := r.meta(ctx, key, e)
+	if err != nil {
+		return fmt.Errorf("prefetch offset %d of %s: %w", offset, key, err)
+	}
+	pos, _ := m.seek(offset)
+	if pos >= m.footer.DataLen {
+		return nil
+	}
+	end := min(pos+int64(maxBytes), m.footer.DataLen)
+	r.warm(ctx, key, m.footer, pos/r.cfg.RangeBytes, (end-1)/r.cfg.RangeBytes)
+	return nil
+}
+
+// warm starts background fetches of the data blocks first to last of the
+// object under key, whose footer is f, that are neither cached nor being
+// fetched, while the Reader's bound of read-aheads allows.
+func (r *Reader) warm(ctx context.Context, key string, f Footer, first, last int64) {
+	v := view{r: r, f: f}
+	for i := first; i <= last; i++ {
 		start, end := v.bounds(i)
-		if start >= v.f.DataLen {
+		if start >= f.DataLen {
 			return
 		}
-		bk := blockKey(v.key, start, end)
+		bk := blockKey(key, start, end)
 		if _, ok := r.c.Get(bk); ok {
 			continue
 		}
-		if !r.startReadAhead(ctx, bk, r.loadBlock(v.key, start, end)) {
+		if !r.startReadAhead(ctx, bk, r.loadBlock(key, start, end)) {
 			return
 		}
 	}
@@ -536,24 +577,43 @@ func (r *Reader) readAhead(ctx context.Context, v *view) {
 // one is running already. It reports false if the Reader is closed or at
 // its bound of read-aheads.
 func (r *Reader) startReadAhead(ctx context.Context, bk string, load func(context.Context) ([]byte, error)) bool {
+	return r.goAhead(ctx, bk, func(actx context.Context) {
+		// The error is dropped: a read-ahead only warms the cache, and the
+		// consumer's own Read of the block reports any failure.
+		_, _ = r.c.GetOrLoad(actx, bk, load)
+	})
+}
+
+// PrefetchAsync runs Prefetch in the background, as a read-ahead: a
+// caller that has served a segment to its end starts the next segment's
+// footer, index and first blocks this way, for the consumer's next fetch.
+// It is skipped if the Reader is closed or at its bound of read-aheads.
+func (r *Reader) PrefetchAsync(ctx context.Context, prefix string, e Entry, offset int64, maxBytes int32) {
+	id := prefix + e.Key + "#prefetch@" + strconv.FormatInt(offset, 10)
+	r.goAhead(ctx, id, func(actx context.Context) {
+		_ = r.Prefetch(actx, prefix, e, offset, maxBytes)
+	})
+}
+
+// goAhead runs fn in a read-ahead goroutine under id unless one runs under
+// id already. It reports false if the Reader is closed or at its bound of
+// read-aheads. fn's context keeps ctx's values but not its deadline: the
+// read-ahead outlives the Read that asked for it. Close cancels it.
+func (r *Reader) goAhead(ctx context.Context, id string, fn func(context.Context)) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed || len(r.ahead) >= r.cfg.ReadAheadInFlight {
 		return false
 	}
-	if _, ok := r.ahead[bk]; ok {
+	if _, ok := r.ahead[id]; ok {
 		return true
 	}
-	// The read-ahead outlives the Read that asked for it, so it keeps ctx's
-	// values but not its deadline; Close cancels it.
 	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r.ahead[bk] = cancel
+	r.ahead[id] = cancel
 	r.aheads.Go(func() {
-		// The error is dropped: a read-ahead only warms the cache, and the
-		// consumer's own Read of the block reports any failure.
-		_, _ = r.c.GetOrLoad(actx, bk, load)
+		fn(actx)
 		r.mu.Lock()
-		delete(r.ahead, bk)
+		delete(r.ahead, id)
 		r.mu.Unlock()
 		cancel()
 	})

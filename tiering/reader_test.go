@@ -515,6 +515,106 @@ func TestReaderReadAheadFetchesNextBlocks(t *testing.T) {
 	}
 }
 
+// A Read that spans several blocks reads as many ahead, so that a consumer
+// whose fetches are larger than a block finds its next fetch cached.
+func TestReaderReadAheadMatchesTheReadSize(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := readerSegs(t, 9, 1, 200)[0]
+		blockSize := (s.f.DataLen + 7) / 8
+		bk := newRangeCounter(mem.New())
+		putSegs(t, bk, s)
+		r, _ := newTestReader(t, bk, ReaderConfig{RangeBytes: blockSize}) // ReadAheadBlocks: the default, 1
+		// A read of two blocks' worth from offset 0 uses blocks 0 to 2 at
+		// most (its batches may straddle a block boundary).
+		out, err := r.Read(context.Background(), testPrefix, s.e, 0, int32(2*blockSize))
+		if err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		used := (int64(len(out)) - 1) / blockSize // the last block the read used
+		got := bk.dataGets(s, blockSize)
+		for i, n := range got {
+			want := 0
+			if int64(i) <= used+used+1 { // the blocks used, then as many again
+				want = 1
+			}
+			if n != want {
+				t.Fatalf("gets per block after a read of %d bytes in blocks 0..%d = %v", len(out), used, got)
+			}
+		}
+	})
+}
+
+// Prefetch loads the footer and index and starts the data blocks a Read of
+// the same arguments uses; that Read then makes no get of its own, and
+// PrefetchAsync does the same in the background.
+func TestReaderPrefetch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		segs := readerSegs(t, 10, 2, 100)
+		blockSize := (segs[0].f.DataLen + 3) / 4
+		bk := newRangeCounter(mem.New())
+		putSegs(t, bk, segs...)
+		r, _ := newTestReader(t, bk, ReaderConfig{RangeBytes: blockSize, ReadAheadBlocks: -1})
+		ctx := context.Background()
+
+		s := segs[0]
+		off := s.e.BaseOffset + (s.e.EndOffset-s.e.BaseOffset)/2
+		if err := r.Prefetch(ctx, testPrefix, s.e, off, int32(blockSize)); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		before := bk.total(testPrefix + s.e.Key)
+		if before < 3 { // footer, index and at least one block
+			t.Fatalf("prefetch made %d gets", before)
+		}
+		if _, err := r.Read(ctx, testPrefix, s.e, off, int32(blockSize)); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if n := bk.total(testPrefix + s.e.Key); n != before {
+			t.Errorf("the read after a prefetch made %d gets of its own", n-before)
+		}
+		for i, n := range bk.dataGets(s, blockSize) {
+			if n > 1 {
+				t.Errorf("block %d fetched %d times", i, n)
+			}
+		}
+
+		s = segs[1]
+		r.PrefetchAsync(ctx, testPrefix, s.e, s.e.BaseOffset, int32(blockSize))
+		synctest.Wait()
+		before = bk.total(testPrefix + s.e.Key)
+		if got := bk.dataGets(s, blockSize); got[0] != 1 || before != 3+got[1] {
+			t.Fatalf("after PrefetchAsync: %d gets, per block %v", before, got)
+		}
+		if _, err := r.Read(ctx, testPrefix, s.e, s.e.BaseOffset, int32(blockSize/2)); err != nil {
+			t.Fatal(err)
+		}
+		if n := bk.total(testPrefix + s.e.Key); n != before {
+			t.Errorf("the read after PrefetchAsync made %d gets of its own", n-before)
+		}
+
+		// Nothing outside the segment, nothing for an empty read.
+		if err := r.Prefetch(ctx, testPrefix, s.e, s.e.EndOffset, 100); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Prefetch(ctx, testPrefix, segs[0].e, segs[0].e.BaseOffset, 0); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if n := bk.total(testPrefix + s.e.Key); n != before {
+			t.Errorf("out-of-range prefetches made %d gets", n-before)
+		}
+
+		// A missing object is reported by Prefetch.
+		gone := segs[0].e
+		gone.Key += "-gone"
+		if err := r.Prefetch(ctx, testPrefix, gone, gone.BaseOffset, 100); !errors.Is(err, ErrMissingObject) {
+			t.Errorf("prefetch of a missing object: %v, want ErrMissingObject", err)
+		}
+	})
+}
+
 func TestReaderCloseStopsReadAheads(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		segs := readerSegs(t, 8, 2, 100)
