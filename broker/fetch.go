@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -43,6 +44,7 @@ func (b *Broker) handleFetch(rc *request) (reply, error) {
 	set := b.topics()
 	targets := fetchTargets(set, req, resp)
 	fill := func() (nbytes int, failed bool) {
+		b.prefetchRemote(rc.ctx, targets, req.MaxBytes)
 		budget, minOne := int(req.MaxBytes), true
 		for i := range targets {
 			n, err := b.fillPartition(rc.ctx, &targets[i], req.IsolationLevel, &budget, &minOne)
@@ -180,6 +182,33 @@ func fetchTargets(set *topicSet, req *kmsg.FetchRequest, resp *kmsg.FetchRespons
 		}
 	}
 	return targets
+}
+
+// prefetchRemote starts, all at once, the bucket reads that the partitions
+// of a fetch whose offsets live in the remote tier will need, so that their
+// round trips overlap instead of adding up partition after partition. It
+// only warms the remote reader's cache; the answer is then read partition by
+// partition by fillPartition, each from the one segment resolve picks.
+// Failures are left for that read to report.
+func (b *Broker) prefetchRemote(ctx context.Context, targets []fetchTarget, maxBytes int32) {
+	if b.tiers == nil {
+		return
+	}
+	var wg sync.WaitGroup
+	for i := range targets {
+		ft := &targets[i]
+		if ft.err != nil || ft.p.tier == nil {
+			continue
+		}
+		r, err := b.resolve(ctx, ft.p, ft.offset)
+		if err != nil || r.tier != tierRemote {
+			continue
+		}
+		wg.Go(func() {
+			_ = b.tiers.reader.Prefetch(ctx, ft.p.tier.prefix, r.entry, ft.offset, min(ft.maxBytes, maxBytes))
+		})
+	}
+	wg.Wait()
 }
 
 // fillPartition (re)writes ft's answer from its log and returns the bytes

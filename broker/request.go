@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -122,6 +123,7 @@ func decodeRequest(frame []byte) (requestHeader, kmsg.Request, error) {
 // appendResponse appends the frame for resp, answering correlation id corr,
 // to dst.
 func appendResponse(dst []byte, corr int32, resp kmsg.Response) []byte {
+	dst = slices.Grow(dst, sizeHint(resp))
 	start := len(dst)
 	dst = append(dst, 0, 0, 0, 0) // size, filled in below
 	dst = binary.BigEndian.AppendUint32(dst, uint32(corr))
@@ -131,6 +133,25 @@ func appendResponse(dst []byte, corr int32, resp kmsg.Response) []byte {
 	dst = resp.AppendTo(dst)
 	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-frameSizeLen))
 	return dst
+}
+
+// sizeHint is a lower bound on the encoded size of resp where most of it is
+// record data, so that a large fetch answer is encoded into one buffer of
+// the right size instead of one that doubles a dozen times.
+func sizeHint(resp kmsg.Response) int {
+	f, ok := resp.(*kmsg.FetchResponse)
+	if !ok {
+		return 0
+	}
+	n := 64
+	for i := range f.Topics {
+		t := &f.Topics[i]
+		n += len(t.Topic) + 32
+		for j := range t.Partitions {
+			n += len(t.Partitions[j].RecordBatches) + 64
+		}
+	}
+	return n
 }
 
 // request is one decoded request on its way through a handler.

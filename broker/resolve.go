@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/strata-io/strata/batch"
 	"github.com/strata-io/strata/locallog"
 	"github.com/strata-io/strata/tiering"
 )
@@ -108,6 +109,7 @@ func (b *Broker) readAt(ctx context.Context, p *partition, offset int64, room in
 				b.logger.Warn("remote read", "topic", p.topic, "partition", p.index, "offset", offset, "err", err)
 				return nil, o, err
 			}
+			b.readAheadNext(ctx, p, r.entry, data, room)
 			return data, o, nil
 		}
 		res, err := p.log.Read(offset, room)
@@ -119,4 +121,24 @@ func (b *Broker) readAt(ctx context.Context, p *partition, offset int64, room in
 		}
 		return res.Data, res.Offsets, err
 	}
+}
+
+// readAheadNext starts, in the background, the reads of the next segment
+// of p when data, an answer from remote segment e, reaches e's end: a
+// consumer catching up asks for that segment next. The Reader's own
+// read-ahead covers the rest of e. This only warms the cache; the next
+// fetch is resolved and answered as any other.
+func (b *Broker) readAheadNext(ctx context.Context, p *partition, e tiering.Entry, data []byte, room int32) {
+	next := int64(-1)
+	if _, err := batch.Scan(data, func(h batch.Header, _ []byte) bool {
+		next = h.LastOffset() + 1
+		return true
+	}); err != nil || next != e.EndOffset {
+		return
+	}
+	r, err := b.resolve(ctx, p, next)
+	if err != nil || r.tier != tierRemote {
+		return
+	}
+	b.tiers.reader.PrefetchAsync(ctx, p.tier.prefix, r.entry, next, room)
 }
