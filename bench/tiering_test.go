@@ -3,9 +3,13 @@ package bench
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,8 +18,11 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/batch"
 	"github.com/strata-io/strata/broker"
 	"github.com/strata-io/strata/internal/miniotest"
 	"github.com/strata-io/strata/objectstore"
@@ -106,11 +113,16 @@ func runCatchUp(b *testing.B, mc *miniotest.Server, prefix string) {
 		b.Fatalf("bucket holds %d segment objects, manifests %d", len(keys), segments)
 	}
 
-	// (a) Catch-up read through a restarted broker: its cache is empty.
+	// (a) Catch-up read through a restarted broker, so its cache is
+	// empty: once with Fetch requests on the wire (the broker's read path
+	// alone), once more after another restart with a franz-go consumer.
 	br, stop = openCatchUpBroker(ctx, b, dataDir, bucketURL)
 	reqBefore = minioRequests(b, mc)
-	consumeTime := consumeCatchUp(ctx, b, br.Addr())
+	wireTime := fetchAllWire(ctx, b, br.Addr())
 	reqRead := minioRequests(b, mc).sub(reqBefore)
+	stop()
+	br, stop = openCatchUpBroker(ctx, b, dataDir, bucketURL)
+	consumeTime := consumeCatchUp(ctx, b, br.Addr())
 	stop()
 
 	// (b) Plain whole-object GETs of the same objects.
@@ -152,6 +164,9 @@ func runCatchUp(b *testing.B, mc *miniotest.Server, prefix string) {
 	produceCatchUp(ctx, b, lbr.Addr())
 	lstop()
 	lbr, lstop = openCatchUpBroker(ctx, b, localDir, "")
+	localWireTime := fetchAllWire(ctx, b, lbr.Addr())
+	lstop()
+	lbr, lstop = openCatchUpBroker(ctx, b, localDir, "")
 	localTime := consumeCatchUp(ctx, b, lbr.Addr())
 	lstop()
 
@@ -162,16 +177,20 @@ func runCatchUp(b *testing.B, mc *miniotest.Server, prefix string) {
 	// Every rate is of the same bytes, the segment objects' (record
 	// batches with their overhead, plus indexes and footers).
 	catchUp, local := mib(objBytes, consumeTime), mib(objBytes, localTime)
+	wire, localWire := mib(objBytes, wireTime), mib(objBytes, localWireTime)
 	seq, par := mib(objBytes, rawSeq), mib(objBytes, rawPar)
 	b.ReportMetric(mib(payloadBytes, produceTime), "produce_MB/s")
 	b.ReportMetric(uploadTime.Seconds(), "produce+upload_s")
-	b.ReportMetric(catchUp, "catchup_MB/s")
-	b.ReportMetric(local, "local_MB/s")
+	b.ReportMetric(wire, "wire_catchup_MB/s")
+	b.ReportMetric(localWire, "wire_local_MB/s")
+	b.ReportMetric(catchUp, "kgo_catchup_MB/s")
+	b.ReportMetric(local, "kgo_local_MB/s")
 	b.ReportMetric(seq, "rawget_seq_MB/s")
 	b.ReportMetric(par, "rawget_4x_MB/s")
-	b.ReportMetric(catchUp/seq, "catchup/rawseq")
-	b.ReportMetric(catchUp/par, "catchup/raw4x")
-	b.ReportMetric(catchUp/local, "catchup/local")
+	b.ReportMetric(wire/seq, "wire_catchup/rawseq")
+	b.ReportMetric(wire/par, "wire_catchup/raw4x")
+	b.ReportMetric(catchUp/seq, "kgo_catchup/rawseq")
+	b.ReportMetric(catchUp/local, "kgo_catchup/kgo_local")
 	b.ReportMetric(float64(segments)/gibProduced, "segments/GiB_prod")
 
 	// Predicted requests: per segment one put; the manifest is one
@@ -191,7 +210,9 @@ func runCatchUp(b *testing.B, mc *miniotest.Server, prefix string) {
 	}
 	b.Logf("%d records (%.0f MiB payload) in %d segments (%.1f MiB of objects); produce %v, produce+upload+local delete %v",
 		catchUpRecords, float64(payloadBytes)/(1<<20), segments, float64(objBytes)/(1<<20), produceTime.Round(time.Millisecond), uploadTime.Round(time.Millisecond))
-	b.Logf("catch-up from MinIO %v (%.1f MB/s); from the local log %v (%.1f MB/s); raw GETs sequential %v (%.1f MB/s), %d at a time %v (%.1f MB/s)",
+	b.Logf("wire fetches: from MinIO %v (%.1f MB/s), from the local log %v (%.1f MB/s)",
+		wireTime.Round(time.Millisecond), wire, localWireTime.Round(time.Millisecond), localWire)
+	b.Logf("franz-go consumer: from MinIO %v (%.1f MB/s), from the local log %v (%.1f MB/s); raw GETs sequential %v (%.1f MB/s), %d at a time %v (%.1f MB/s)",
 		consumeTime.Round(time.Millisecond), catchUp, localTime.Round(time.Millisecond), local,
 		rawSeq.Round(time.Millisecond), seq, catchUpRawWorkers, rawPar.Round(time.Millisecond), par)
 	b.Logf("MinIO requests while producing and uploading: %v; %d segments, so puts ≈ segments + manifest commits = %d", reqProduced, segments, 2*segments)
@@ -306,6 +327,86 @@ func consumeCatchUp(ctx context.Context, b *testing.B, addr string) time.Duratio
 	}
 	if got != catchUpRecords {
 		b.Fatalf("consumed %d records, want %d", got, catchUpRecords)
+	}
+	return time.Since(start)
+}
+
+// fetchAllWire reads every partition of the topic from offset 0 to its high
+// watermark with Fetch requests on one connection, as a consumer that
+// decodes nothing would: it only walks the batch headers for the next
+// offsets. It measures the broker's read path without a client's record
+// decoding, and returns how long it took.
+func fetchAllWire(ctx context.Context, b *testing.B, addr string) time.Duration {
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	rd := bufio.NewReaderSize(conn, 1<<20)
+	format := kmsg.NewRequestFormatter(kmsg.FormatterClientID("bench"))
+	next := make([]int64, catchUpPartitions)
+	hw := make([]int64, catchUpPartitions)
+	for i := range hw {
+		hw[i] = -1
+	}
+	done := func() bool {
+		for i := range next {
+			if hw[i] < 0 || next[i] < hw[i] {
+				return false
+			}
+		}
+		return true
+	}
+	var buf, frame []byte
+	start := time.Now()
+	for corr := int32(0); !done(); corr++ {
+		req := kmsg.NewPtrFetchRequest()
+		req.Version = 12
+		req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = -1, 500, 1, 64<<20
+		t := kmsg.NewFetchRequestTopic()
+		t.Topic = catchUpTopic
+		for i := range next {
+			p := kmsg.NewFetchRequestTopicPartition()
+			p.Partition, p.FetchOffset, p.PartitionMaxBytes = int32(i), next[i], 8<<20
+			t.Partitions = append(t.Partitions, p)
+		}
+		req.Topics = append(req.Topics, t)
+		buf = format.AppendRequest(buf[:0], req, corr)
+		if _, err := conn.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		var size [4]byte
+		if _, err := io.ReadFull(rd, size[:]); err != nil {
+			b.Fatal(err)
+		}
+		frame = slices.Grow(frame[:0], int(binary.BigEndian.Uint32(size[:])))[:binary.BigEndian.Uint32(size[:])]
+		if _, err := io.ReadFull(rd, frame); err != nil {
+			b.Fatal(err)
+		}
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		// Response header v1: correlation id, empty tagged fields.
+		if err := resp.ReadFrom(frame[5:]); err != nil {
+			b.Fatal(err)
+		}
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+					b.Fatalf("fetch partition %d at %d: %v", rp.Partition, next[rp.Partition], err)
+				}
+				hw[rp.Partition] = rp.HighWatermark
+				for data := rp.RecordBatches; len(data) > 0; {
+					h, err := batch.ParseHeader(data)
+					if err != nil || h.Size() > len(data) {
+						break // a partial batch at the end of the answer
+					}
+					next[rp.Partition] = h.LastOffset() + 1
+					data = data[h.Size():]
+				}
+			}
+		}
 	}
 	return time.Since(start)
 }
