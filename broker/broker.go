@@ -19,6 +19,7 @@ import (
 
 	"github.com/strata-io/strata/locallog"
 	"github.com/strata-io/strata/objectstore/bucketurl"
+	"github.com/strata-io/strata/tiering"
 )
 
 // drainTimeout bounds how long shutdown waits for in-flight requests before
@@ -238,6 +239,9 @@ func (cfg *Config) setDefaults() error {
 	case cfg.MaxRequestBytes < minRequestHeader:
 		return fmt.Errorf("broker config: max request bytes %d is too small", cfg.MaxRequestBytes)
 	}
+	if cfg.bucketBackoff == (tiering.Backoff{}) {
+		cfg.bucketBackoff = tiering.Backoff{Min: 50 * time.Millisecond, Max: 2 * time.Second}
+	}
 	return nil
 }
 
@@ -259,7 +263,7 @@ func (b *Broker) recoverTopics(ctx context.Context, meta metaState) (map[string]
 		if t.settings, err = t.configs.settings(&b.cfg); err != nil {
 			return nil, fmt.Errorf("topic %s: %w", t.name, err)
 		}
-		if err := b.openPartitionsLocked(t, 0, int(mt.Partitions), true); err != nil {
+		if err := b.openPartitionsLocked(ctx, t, 0, int(mt.Partitions), true); err != nil {
 			return nil, err
 		}
 		topics[t.name] = t

@@ -65,6 +65,10 @@ type Config struct {
 	wrapBucket func(objectstore.Bucket) objectstore.Bucket
 	// uploadBackoff, when set (by tests), spaces the uploader's retries.
 	uploadBackoff tiering.Backoff
+	// bucketBackoff spaces the retries of bucket reads and manifest
+	// take-overs at start-up and in admin requests; set by setDefaults,
+	// and by tests.
+	bucketBackoff tiering.Backoff
 }
 
 // Defaults for the zero values of Config.

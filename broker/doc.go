@@ -47,8 +47,10 @@
 // recreated, and each partition whose manifest holds offsets gets an empty
 // local log starting at the manifest's RemoteEnd, so the bucket serves
 // everything below it and new appends never reuse an offset; records that
-// were never uploaded are lost. Bucket errors during the rebuild are
-// retried for acquireTimeout, then Open fails.
+// were never uploaded are lost. Bucket errors during recovery and the
+// rebuild are retried, with backoff and a log line each, until they succeed
+// or Open's context ends: a broker started while its bucket is unreachable
+// waits for it, not ready, instead of failing.
 //
 // Invariants:
 //   - A change is published only after it is persisted; a crash between

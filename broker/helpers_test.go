@@ -69,6 +69,12 @@ func runBroker(t *testing.T, cfg Config) *testBroker {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
+	return serveBroker(t, b, cfg)
+}
+
+// serveBroker runs b, opened with cfg, until the test ends.
+func serveBroker(t *testing.T, b *Broker, cfg Config) *testBroker {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	tb := &testBroker{Broker: b, t: t, cfg: cfg, stop: cancel, done: make(chan error, 1)}
 	go func() { tb.done <- b.Run(ctx) }()

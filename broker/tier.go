@@ -14,8 +14,9 @@ import (
 	"github.com/strata-io/strata/tiering"
 )
 
-// acquireTimeout bounds how long opening a partition retries taking over its
-// manifest while the bucket fails.
+// acquireTimeout bounds how long an admin request (creating a topic or
+// partitions) retries taking over a new partition's manifest while the
+// bucket fails. Recovery at start-up retries until shutdown.
 const acquireTimeout = 30 * time.Second
 
 // tiers is the broker's remote tier: one bucket, one read cache, one
@@ -79,30 +80,17 @@ func (b *Broker) onSeal(name string) {
 // attachTier makes p tiered: it takes over p's manifest (a restart or a
 // second broker on the bucket takes a higher epoch), tells the local log
 // where the remote tier ends, and registers p with the uploader. Bucket
-// failures are retried with backoff for up to acquireTimeout.
-func (b *Broker) attachTier(p *partition) error {
+// failures are retried with backoff until ctx ends.
+func (b *Broker) attachTier(ctx context.Context, p *partition) error {
 	prefix := tiering.PartitionPrefix(p.topicID, p.index)
-	ctx, cancel := context.WithTimeout(context.Background(), acquireTimeout)
-	defer cancel()
 	var w *tiering.Writer
-	backoff := tiering.Backoff{Min: 50 * time.Millisecond, Max: 2 * time.Second}
-	for attempt := 1; ; attempt++ {
+	err := b.withBucketRetry(ctx, "take over manifest "+prefix, func(ctx context.Context) error {
 		var err error
-		if w, err = tiering.Acquire(ctx, b.tiers.bucket, prefix, tiering.WriterConfig{}); err == nil {
-			break
-		}
-		if errors.Is(err, tiering.ErrCorrupt) || ctx.Err() != nil {
-			return fmt.Errorf("take over manifest %s: %w", prefix, err)
-		}
-		d := backoff.Delay(attempt, 0.5)
-		b.logger.Warn("take over manifest", "prefix", prefix, "err", err, "retry_in", d)
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("take over manifest %s: %w", prefix, err)
-		case <-t.C:
-		}
+		w, err = tiering.Acquire(ctx, b.tiers.bucket, prefix, tiering.WriterConfig{})
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	m := w.Manifest()
 	if end := p.log.Offsets().LogEnd; m.RemoteEnd > end {

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -143,7 +144,9 @@ func (b *Broker) createTopic(spec topicSpec, validateOnly bool) (*topic, error) 
 	}
 	// Directories first, metadata second: a crash in between leaves
 	// orphan directories, which Open removes.
-	if err := b.openPartitionsLocked(t, 0, int(spec.partitions), false); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), acquireTimeout)
+	defer cancel()
+	if err := b.openPartitionsLocked(ctx, t, 0, int(spec.partitions), false); err != nil {
 		return nil, err
 	}
 	next := maps.Clone(b.topics().byName)
@@ -162,7 +165,7 @@ func (b *Broker) createTopic(spec topicSpec, validateOnly bool) (*topic, error) 
 // t.partitions. On failure new partitions are removed again, but recovered
 // ones (recovering: called by Open) are left on disk untouched. The caller
 // holds adminMu, or is Open.
-func (b *Broker) openPartitionsLocked(t *topic, from, to int, recovering bool) error {
+func (b *Broker) openPartitionsLocked(ctx context.Context, t *topic, from, to int, recovering bool) error {
 	pcfg := t.settings.partitionConfig(b.tiers != nil)
 	var opened []*partition
 	fail := func(i int, err error) error {
@@ -183,7 +186,7 @@ func (b *Broker) openPartitionsLocked(t *topic, from, to int, recovering bool) e
 		p := &partition{topic: t.name, topicID: t.id, index: int32(i), log: lp}
 		opened = append(opened, p)
 		if b.tiers != nil {
-			if err := b.attachTier(p); err != nil {
+			if err := b.attachTier(ctx, p); err != nil {
 				return fail(i, err)
 			}
 		}
@@ -250,7 +253,9 @@ func (b *Broker) addPartitions(name string, count int32, validateOnly bool) erro
 	}
 	t := *old
 	t.partitions = t.partitions[:len(t.partitions):len(t.partitions)]
-	if err := b.openPartitionsLocked(&t, int(have), int(count), false); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), acquireTimeout)
+	defer cancel()
+	if err := b.openPartitionsLocked(ctx, &t, int(have), int(count), false); err != nil {
 		return err
 	}
 	next := maps.Clone(b.topics().byName)
