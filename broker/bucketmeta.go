@@ -128,11 +128,12 @@ func (b *Broker) deleteTopicMeta(t *topic) {
 
 // withBucketRetry runs op until it succeeds, fails with an error that
 // retrying cannot fix (ErrCorrupt, or one wrapped in permanentError), or
-// acquireTimeout has passed, backing off between tries as attachTier does.
+// ctx ends, backing off between tries and logging each failure. Recovery
+// in Open passes Open's context, so a broker whose bucket is unreachable
+// at start-up waits for it (not ready) until it is shut down; admin
+// requests bound their wait with acquireTimeout.
 func (b *Broker) withBucketRetry(ctx context.Context, what string, op func(ctx context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, acquireTimeout)
-	defer cancel()
-	backoff := tiering.Backoff{Min: 50 * time.Millisecond, Max: 2 * time.Second}
+	backoff := b.cfg.bucketBackoff
 	for attempt := 1; ; attempt++ {
 		err := op(ctx)
 		var perm *permanentError
@@ -204,34 +205,64 @@ func (b *Broker) syncClusterMeta(ctx context.Context, meta *metaState) (changed 
 func (b *Broker) listBucketTopics(ctx context.Context) ([]metaTopic, error) {
 	var out []metaTopic
 	err := b.withBucketRetry(ctx, "list topic metadata in the bucket", func(ctx context.Context) error {
-		out = out[:0]
-		var keys []string
-		for info, err := range b.tiers.bucket.List(ctx, "topics/") {
-			if err != nil {
-				return err
-			}
-			rest := strings.TrimPrefix(info.Key, "topics/")
-			if id, name, ok := strings.Cut(rest, "/"); ok && name == topicMetaName && len(id) == 32 {
-				keys = append(keys, info.Key)
-			}
-		}
-		for _, key := range keys {
-			body, _, err := b.tiers.bucket.Get(ctx, key)
-			if errors.Is(err, objectstore.ErrNotExist) {
-				continue // deleted since the listing
-			}
-			if err != nil {
-				return err
-			}
-			mt, err := decodeBucketTopic(key, body)
-			if err != nil {
-				return &permanentError{err}
-			}
-			out = append(out, mt)
-		}
-		return nil
+		var err error
+		out, err = readBucketTopics(ctx, b.tiers.bucket)
+		return err
 	})
 	return out, err
+}
+
+// readBucketTopics reads every topic.json in bucket once. A topic.json
+// that does not decode is a permanentError.
+func readBucketTopics(ctx context.Context, bucket objectstore.Bucket) ([]metaTopic, error) {
+	var keys []string
+	for info, err := range bucket.List(ctx, "topics/") {
+		if err != nil {
+			return nil, err
+		}
+		rest := strings.TrimPrefix(info.Key, "topics/")
+		if id, name, ok := strings.Cut(rest, "/"); ok && name == topicMetaName && len(id) == 32 {
+			keys = append(keys, info.Key)
+		}
+	}
+	var out []metaTopic
+	for _, key := range keys {
+		body, _, err := bucket.Get(ctx, key)
+		if errors.Is(err, objectstore.ErrNotExist) {
+			continue // deleted since the listing
+		}
+		if err != nil {
+			return nil, err
+		}
+		mt, err := decodeBucketTopic(key, body)
+		if err != nil {
+			return nil, &permanentError{err}
+		}
+		out = append(out, mt)
+	}
+	return out, nil
+}
+
+// BucketTopic is a topic as the bucket's metadata records it.
+type BucketTopic struct {
+	Name       string
+	ID         [16]byte
+	Partitions int32
+}
+
+// BucketTopics returns the topics recorded in bucket (a broker's bucket,
+// prefix included), for tools that read a bucket without a broker.
+func BucketTopics(ctx context.Context, bucket objectstore.Bucket) ([]BucketTopic, error) {
+	mts, err := readBucketTopics(ctx, bucket)
+	if err != nil {
+		return nil, fmt.Errorf("read topic metadata: %w", err)
+	}
+	out := make([]BucketTopic, 0, len(mts))
+	for _, mt := range mts {
+		id, _ := parseTopicID(mt.ID) // checked by decodeBucketTopic
+		out = append(out, BucketTopic{Name: mt.Name, ID: id, Partitions: mt.Partitions})
+	}
+	return out, nil
 }
 
 // rebuildFromBucket recreates the topics recorded in the bucket in a data

@@ -8,13 +8,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"text/tabwriter"
 
+	"github.com/strata-io/strata/broker"
 	"github.com/strata-io/strata/objectstore"
 	"github.com/strata-io/strata/tiering"
 )
 
-const manifestUsage = `Usage: strata manifest show --bucket URL [--json] TOPIC_ID PARTITION
+const manifestUsage = `Usage: strata manifest show --bucket URL [--json] TOPIC PARTITION
 
 Prints the manifest of one partition's remote tier: the head (writer epoch
 and id, generation, logStartOffset, remoteEnd, chunk refs) and one line per
@@ -22,10 +25,10 @@ live segment (base and end offset, records, bytes, min and max timestamp in
 Unix milliseconds, writer epoch, and the object key relative to the
 partition prefix). It only reads the bucket.
 
-TOPIC_ID is the topic's ID as 32 hex digits, as it appears in the bucket's
-keys (topics/<TOPIC_ID>/<PARTITION>/manifest). The bucket does not record
-topic names yet; the command will take names once topic metadata is stored
-in the bucket. Until then, list the IDs with: strata bucket verify --verbose.
+TOPIC is the topic's name, as the bucket's topic metadata records it
+(topics/<ID>/topic.json), or its ID as 32 hex digits, as it appears in the
+bucket's keys (topics/<ID>/<PARTITION>/manifest): an ID also finds the
+partitions of a deleted topic, whose objects stay in the bucket.
 
 Exit status: 0 printed, 1 the manifest is missing, corrupt or unreadable,
 2 usage error.
@@ -54,11 +57,7 @@ func runManifestShow(ctx context.Context, args []string, stdout, stderr io.Write
 			return err
 		}
 		if len(pos) != 2 {
-			return usageErrorf("want TOPIC_ID PARTITION, got %d arguments", len(pos))
-		}
-		topicID, err := parseTopicID(pos[0])
-		if err != nil {
-			return &usageError{err: err}
+			return usageErrorf("want TOPIC PARTITION, got %d arguments", len(pos))
 		}
 		partition, err := parsePartition(pos[1])
 		if err != nil {
@@ -72,9 +71,37 @@ func runManifestShow(ctx context.Context, args []string, stdout, stderr io.Write
 		if err != nil {
 			return err
 		}
+		topicID, err := findTopic(ctx, b, pos[0])
+		if err != nil {
+			return err
+		}
 		return showManifest(ctx, stdout, b, topicID, partition, *asJSON)
 	}()
 	return exitCodeOf(err, name, stderr)
+}
+
+// findTopic returns the ID of the topic the bucket's metadata names topic,
+// or topic itself parsed as an ID when no topic has that name.
+func findTopic(ctx context.Context, b objectstore.Bucket, topic string) ([16]byte, error) {
+	topics, err := broker.BucketTopics(ctx, b)
+	if err != nil {
+		return [16]byte{}, err
+	}
+	for _, t := range topics {
+		if t.Name == topic {
+			return t.ID, nil
+		}
+	}
+	id, err := parseTopicID(topic)
+	if err != nil {
+		names := make([]string, 0, len(topics))
+		for _, t := range topics {
+			names = append(names, t.Name)
+		}
+		slices.Sort(names)
+		return [16]byte{}, fmt.Errorf("no topic named %q in the bucket (it has: %s), and it is not a topic ID: %w", topic, strings.Join(names, ", "), err)
+	}
+	return id, nil
 }
 
 // showManifest prints the manifest of one partition to w, as text or JSON.

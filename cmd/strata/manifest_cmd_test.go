@@ -120,3 +120,27 @@ func TestManifestShowEmptyPartition(t *testing.T) {
 		t.Errorf("exit %d, stdout:\n%s", code, out)
 	}
 }
+
+// The topic can be named as the bucket's topic metadata records it; the
+// output is the same as for its ID, and an unknown name says which names
+// the bucket has.
+func TestManifestShowByTopicName(t *testing.T) {
+	tb := newTestBucket(t)
+	p := tb.parts[1]
+	meta := fmt.Sprintf(`{"version": 1, "name": "orders", "id": "%x", "partitions": 8}`, p.topic)
+	if _, err := tb.b.Put(t.Context(), fmt.Sprintf("topics/%x/topic.json", p.topic), []byte(meta)); err != nil {
+		t.Fatal(err)
+	}
+	_, byID, _ := runCommand(t, "manifest", "show", "--bucket", tb.url, fmt.Sprintf("%x", p.topic), "7")
+	code, byName, errOut := runCommand(t, "manifest", "show", "--bucket", tb.url, "orders", "7")
+	if code != exitOK || errOut != "" {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	if byName != byID || !strings.Contains(byName, "remote end") {
+		t.Errorf("by name:\n%s\nby ID:\n%s", byName, byID)
+	}
+	code, _, errOut = runCommand(t, "manifest", "show", "--bucket", tb.url, "payments", "7")
+	if code != exitError || !strings.Contains(errOut, `no topic named "payments" in the bucket (it has: orders)`) {
+		t.Errorf("unknown name: exit %d, stderr %q", code, errOut)
+	}
+}
