@@ -126,7 +126,6 @@ func Open(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		return nil, fmt.Errorf("open broker: %w", err)
 	}
 	b.clusterID, b.nodeID = meta.ClusterID, meta.NodeID
-	b.pidNext, b.pidBlockEnd = meta.ProducerIDBlockEnd, meta.ProducerIDBlockEnd
 	if fresh {
 		if err := saveMeta(cfg.DataDir, meta); err != nil {
 			return nil, fmt.Errorf("open broker: %w", err)
@@ -165,6 +164,7 @@ func Open(ctx context.Context, cfg Config) (_ *Broker, err error) {
 			}
 		}
 	}
+	b.pidNext, b.pidBlockEnd = meta.ProducerIDBlockEnd, meta.ProducerIDBlockEnd
 	topics, err := b.recoverTopics(ctx, meta)
 	if err != nil {
 		return nil, fmt.Errorf("open broker: %w", err)

@@ -16,7 +16,7 @@ import (
 // Topic and cluster metadata in the bucket, so that a broker whose data
 // directory was lost can rebuild every topic from the bucket alone:
 //
-//	cluster.json                 {"version": 1, "clusterId": "…"}
+//	cluster.json                 {"version": 1, "clusterId": "…", "producerIdBlockEnd": 3000}
 //	topics/<topic id>/topic.json {"version": 1, "name": "orders", "id": "<32 hex>",
 //	                              "partitions": 8, "configs": {"retention.ms": "86400000"}}
 //
@@ -38,6 +38,10 @@ const (
 type bucketCluster struct {
 	Version   int    `json:"version"`
 	ClusterID string `json:"clusterId"`
+	// ProducerIDBlockEnd: producer IDs below it may have been handed out.
+	// A broker rebuilt from the bucket continues above it, so that an
+	// idempotent producer's ID is never given to a second producer.
+	ProducerIDBlockEnd int64 `json:"producerIdBlockEnd,omitempty"`
 }
 
 type bucketTopic struct {
@@ -196,9 +200,43 @@ func (b *Broker) syncClusterMeta(ctx context.Context, meta *metaState) (changed 
 			b.logger.Warn("the bucket belongs to another cluster id; keeping the local one",
 				"local", meta.ClusterID, "bucket", bc.ClusterID)
 		}
+		if bc.ProducerIDBlockEnd > meta.ProducerIDBlockEnd {
+			meta.ProducerIDBlockEnd, changed = bc.ProducerIDBlockEnd, true
+		}
 		return nil
 	})
+	if err != nil {
+		return changed, err
+	}
+	// A block reserved locally but not yet in the bucket (written by an
+	// older version, or the bucket write failed before a crash).
+	err = b.withBucketRetry(ctx, "record producer ids in the bucket", func(ctx context.Context) error {
+		return b.putProducerIDBlock(ctx, meta.ProducerIDBlockEnd)
+	})
 	return changed, err
+}
+
+// putProducerIDBlock records in cluster.json that producer IDs below end
+// may be in use, unless it records as much already. It rewrites the object
+// with a conditional write, so a concurrent change is not lost.
+func (b *Broker) putProducerIDBlock(ctx context.Context, end int64) error {
+	body, info, err := b.tiers.bucket.Get(ctx, clusterMetaKey)
+	if err != nil {
+		return err
+	}
+	var bc bucketCluster
+	if err := json.Unmarshal(body, &bc); err != nil || bc.Version != bucketMetaVersion {
+		return &permanentError{fmt.Errorf("%s: version %d, %v", clusterMetaKey, bc.Version, err)}
+	}
+	if bc.ProducerIDBlockEnd >= end {
+		return nil
+	}
+	bc.ProducerIDBlockEnd = end
+	if body, err = json.Marshal(bc); err != nil {
+		return &permanentError{err}
+	}
+	_, err = b.tiers.bucket.PutIfMatch(ctx, clusterMetaKey, append(body, '\n'), info.ETag)
+	return err
 }
 
 // listBucketTopics reads every topic.json in the bucket.

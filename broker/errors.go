@@ -35,6 +35,9 @@ var (
 	errRebootstrap             = errors.New("cluster or node ID is not this broker's")
 	errFetchSessionNotFound    = errors.New("fetch sessions are not supported")
 	errStorage                 = errors.New("local storage error")
+	// errCoordinatorNotAvailable: a coordinator's state cannot be written
+	// now; the client retries.
+	errCoordinatorNotAvailable = errors.New("coordinator not available")
 	// errRemoteStorage: the remote tier could not serve a read (a missing or
 	// corrupt object, the bucket unavailable). Retriable: the consumer
 	// stays at its offset.
@@ -69,6 +72,7 @@ var errorCodes = []struct {
 	{errUnsupportedEndpointType, kerr.UnsupportedEndpointType.Code},
 	{errRebootstrap, kerr.RebootstrapRequired.Code},
 	{errFetchSessionNotFound, kerr.FetchSessionIDNotFound.Code},
+	{errCoordinatorNotAvailable, kerr.CoordinatorNotAvailable.Code},
 
 	{batch.ErrInvalidRecord, kerr.InvalidRecord.Code},
 	{batch.ErrCorrupt, kerr.CorruptMessage.Code},

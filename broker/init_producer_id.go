@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"fmt"
 	"math"
 
@@ -33,8 +34,12 @@ func (b *Broker) handleInitProducerID(rc *request) (reply, error) {
 }
 
 // allocateProducerID returns a producer ID never handed out before, even
-// across restarts: IDs are reserved in blocks whose end is persisted in the
-// metadata file before any ID of the block is used.
+// across restarts and rebuilds from the bucket: IDs are reserved in blocks
+// whose end is persisted in the metadata file, and with tiering in the
+// bucket's cluster.json, before any ID of the block is used. While the
+// bucket cannot be written, a new block is refused with a retriable error
+// (the producer retries InitProducerID); IDs of the current block are
+// still handed out.
 func (b *Broker) allocateProducerID() (int64, error) {
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
@@ -45,6 +50,14 @@ func (b *Broker) allocateProducerID() (int64, error) {
 		end := b.pidNext + producerIDBlock
 		if err := b.saveMetaLocked(b.topics().byName, end); err != nil {
 			return 0, err
+		}
+		if b.tiers != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), bucketMetaTimeout)
+			err := b.putProducerIDBlock(ctx, end)
+			cancel()
+			if err != nil {
+				return 0, fmt.Errorf("%w: record producer ids below %d in the bucket: %w", errCoordinatorNotAvailable, end, err)
+			}
 		}
 		b.pidBlockEnd = end
 	}

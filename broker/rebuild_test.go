@@ -338,3 +338,58 @@ func TestRebuildFromBucketRetriesBucketErrors(t *testing.T) {
 		}
 	}
 }
+
+// Producer IDs are reserved in the bucket too: a broker rebuilt from the
+// bucket after its data directory was lost never hands out an ID the old
+// one gave to a producer, whose idempotent batches would otherwise be
+// mistaken for another's.
+func TestProducerIDsSurviveARebuild(t *testing.T) {
+	bucket := fileBucketURL(t)
+	dataDir := t.TempDir()
+	opts := func(cfg *Config) {
+		cfg.Bucket = bucket
+		cfg.DataDir = dataDir
+	}
+	tb := startBroker(t, opts)
+	initPID := func(tb *testBroker) int64 {
+		t.Helper()
+		resp := dialRaw(t, tb.Addr()).roundTrip(kmsg.NewPtrInitProducerIDRequest()).(*kmsg.InitProducerIDResponse)
+		if resp.ErrorCode != 0 {
+			t.Fatalf("InitProducerID: %v", kerr.ErrorForCode(resp.ErrorCode))
+		}
+		return resp.ProducerID
+	}
+	var last int64
+	for range producerIDBlock + 1 { // into the second block
+		last = initPID(tb)
+	}
+	tb.shutdown()
+	if err := os.RemoveAll(dataDir); err != nil {
+		t.Fatal(err)
+	}
+	tb = startBroker(t, opts)
+	if id := initPID(tb); id <= last {
+		t.Fatalf("after the rebuild the broker handed out producer ID %d; %d was handed out before", id, last)
+	}
+
+	// While the bucket cannot record a new block, InitProducerID answers a
+	// retriable error instead of handing out unrecorded IDs.
+	tb.shutdown()
+	var fb *faulty.Bucket
+	tb = startBroker(t, opts, func(cfg *Config) {
+		cfg.wrapBucket = func(b objectstore.Bucket) objectstore.Bucket {
+			fb = faulty.New(b, 1)
+			return fb
+		}
+	})
+	fb.Inject(faulty.Rule{Op: faulty.Conditional, Action: faulty.Fail, Err: errors.New("bucket down")})
+	rc := dialRaw(t, tb.Addr())
+	resp := rc.roundTrip(kmsg.NewPtrInitProducerIDRequest()).(*kmsg.InitProducerIDResponse)
+	if resp.ErrorCode != kerr.CoordinatorNotAvailable.Code {
+		t.Fatalf("InitProducerID with the bucket failing: error %v, id %d", kerr.ErrorForCode(resp.ErrorCode), resp.ProducerID)
+	}
+	fb.Clear()
+	if id := initPID(tb); id <= last {
+		t.Fatalf("producer ID %d after the bucket healed", id)
+	}
+}
