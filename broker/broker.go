@@ -60,6 +60,10 @@ type Broker struct {
 	draining bool
 	connWG   sync.WaitGroup // one per serving connection
 
+	// afterResolve, when set (by tests, before any traffic), runs between
+	// resolving an offset to the local tier and reading it.
+	afterResolve func(p *partition, offset int64, r resolution)
+
 	ready          atomic.Bool
 	waitingFetches atomic.Int64 // long-poll fetches now waiting for appends
 

@@ -112,6 +112,9 @@ func (b *Broker) readAt(ctx context.Context, p *partition, offset int64, room in
 			b.readAheadNext(ctx, p, r.entry, data, room)
 			return data, o, nil
 		}
+		if b.afterResolve != nil {
+			b.afterResolve(p, offset, r)
+		}
 		res, err := p.log.Read(offset, room)
 		res.Offsets.LogStart = o.LogStart
 		if errors.Is(err, locallog.ErrOffsetOutOfRange) && r.m != nil && attempt == 0 && offset < p.log.Offsets().LogStart {
