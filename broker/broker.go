@@ -243,6 +243,12 @@ func (cfg *Config) setDefaults() error {
 	case cfg.MaxRequestBytes < minRequestHeader:
 		return fmt.Errorf("broker config: max request bytes %d is too small", cfg.MaxRequestBytes)
 	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
 	if cfg.bucketBackoff == (tiering.Backoff{}) {
 		cfg.bucketBackoff = tiering.Backoff{Min: 50 * time.Millisecond, Max: 2 * time.Second}
 	}

@@ -22,6 +22,15 @@ type Config struct {
 	Fsync             locallog.FsyncPolicy
 	MaxRequestBytes   int32 // frames larger than this close the connection; default 100 MiB
 	Logger            *slog.Logger
+	// IdleTimeout closes a connection that has sent nothing and has nothing
+	// in flight for this long, like Kafka's connections.max.idle.ms;
+	// default DefaultIdleTimeout, negative never.
+	IdleTimeout time.Duration
+	// RequestTimeout bounds how long a request frame may take to arrive
+	// once its first byte has: a client that announces a frame and then
+	// trickles or stalls is disconnected instead of holding its memory;
+	// default DefaultRequestTimeout.
+	RequestTimeout time.Duration
 
 	// Bucket is the URL of the remote tier (see objectstore/bucketurl), e.g.
 	// "file:///var/lib/strata/bucket" or "s3://bucket/prefix?region=…".
@@ -77,6 +86,8 @@ const (
 	DefaultSegmentBytes    = 128 << 20
 	DefaultSegmentMs       = 10 * time.Minute
 	DefaultMaxRequestBytes = 100 << 20
+	DefaultIdleTimeout     = 10 * time.Minute
+	DefaultRequestTimeout  = 30 * time.Second
 
 	// DefaultLocalRetentionMs keeps the last three hours of a tiered
 	// partition on local disk, so tailing and slightly lagging consumers are

@@ -24,11 +24,21 @@ const (
 	// not yet answered. The reader stops reading when it is reached.
 	maxInFlight = 32
 	// keepWriteBuf is the largest response buffer a connection keeps
-	// between responses; a larger one (a big fetch) is dropped.
-	keepWriteBuf = 1 << 20
-	readBufSize  = 64 << 10
+	// between responses while it has more to write; a larger one (a big
+	// fetch) is dropped. keepIdleWriteBuf is the largest it keeps while it
+	// waits for requests: an idle connection holds little memory, so that
+	// thousands of them cost little.
+	keepWriteBuf     = 1 << 20
+	keepIdleWriteBuf = 4 << 10
+	// readBufSize is small: a frame larger than it is read straight into
+	// the frame's own buffer.
+	readBufSize  = 4 << 10
 	writeBufSize = 64 << 10
 )
+
+// writers holds the buffered writers of connections that are writing; an
+// idle connection gives its writer back.
+var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeBufSize) }}
 
 // conn is one client connection. Its reader goroutine reads, decodes and
 // handles requests one by one, in order; a handler's waiting part (reply
@@ -122,14 +132,24 @@ func (c *conn) readLoop() (graceful bool) {
 		}
 	}()
 	r := bufio.NewReaderSize(c.nc, readBufSize)
+	inFrame := false
+	started := func() {
+		inFrame = true
+		c.readWithin(c.b.cfg.RequestTimeout)
+	}
 	for {
-		frame, err := readFrame(r, c.b.cfg.MaxRequestBytes)
+		inFrame = false
+		c.readWithin(c.b.cfg.IdleTimeout)
+		frame, err := readFrame(r, c.b.cfg.MaxRequestBytes, started)
 		if err != nil {
 			switch {
 			case c.draining.Load():
 				return true
-			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, os.ErrDeadlineExceeded),
-				errors.Is(err, syscall.ECONNRESET):
+			case inFrame && errors.Is(err, os.ErrDeadlineExceeded):
+				c.logger.Warn("closing connection: request not received in time", "timeout", c.b.cfg.RequestTimeout, "err", err)
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				c.logger.Debug("closing idle connection", "idle", c.b.cfg.IdleTimeout)
+			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET):
 				// The client went away between requests.
 				c.logger.Debug("connection closed by client")
 			default:
@@ -153,6 +173,21 @@ func (c *conn) readLoop() (graceful bool) {
 			c.logger.Info("closing connection after a failed acks=0 produce")
 			return true
 		}
+	}
+}
+
+// readWithin sets the socket's read deadline d from now (none for a
+// negative d), unless the connection is draining: drain's deadline, which
+// wakes the reader, must stay. It checks after setting, so a drain that
+// starts meanwhile still wins.
+func (c *conn) readWithin(d time.Duration) {
+	var t time.Time
+	if d >= 0 {
+		t = time.Now().Add(d)
+	}
+	_ = c.nc.SetReadDeadline(t)
+	if c.draining.Load() {
+		_ = c.nc.SetReadDeadline(time.Now())
 	}
 }
 
@@ -202,23 +237,44 @@ func (c *conn) writeLoop() {
 			c.abort()
 		}
 	}()
-	w := bufio.NewWriterSize(c.nc, writeBufSize)
+	var w *bufio.Writer // from writers while there is something to write
+	defer func() {
+		if w != nil {
+			w.Reset(nil)
+			writers.Put(w)
+		}
+	}()
 	var buf []byte
 	for {
 		var in *inflight
 		select {
 		case in = <-c.queue:
 		default:
-			// Nothing queued: push out what is buffered, then wait.
-			if err := w.Flush(); err != nil {
-				c.abort()
-				return
+			// Nothing queued: push out what is buffered, give the
+			// writer back, then wait.
+			if w != nil {
+				if err := w.Flush(); err != nil {
+					c.abort()
+					return
+				}
+				w.Reset(nil)
+				writers.Put(w)
+				w = nil
+			}
+			if cap(buf) > keepIdleWriteBuf {
+				buf = nil
 			}
 			in = <-c.queue
 		}
 		if in == nil {
-			_ = w.Flush()
+			if w != nil {
+				_ = w.Flush()
+			}
 			return
+		}
+		if w == nil {
+			w = writers.Get().(*bufio.Writer)
+			w.Reset(c.nc)
 		}
 		if in.done != nil {
 			select {

@@ -1,9 +1,14 @@
 package broker
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
+	"io"
 	"net"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -119,5 +124,56 @@ func TestApiVersionsAdvertisesTheTable(t *testing.T) {
 	})
 	if got != len(apis) {
 		t.Fatalf("advertised %d APIs, table has %d", got, len(apis))
+	}
+}
+
+// A client that announces a frame and then stalls is disconnected after
+// RequestTimeout, one that sends nothing after IdleTimeout; a client that
+// keeps sending requests is not, and neither touches the others.
+func TestStalledAndIdleConnectionsAreClosed(t *testing.T) {
+	tb := startBroker(t, func(c *Config) {
+		c.RequestTimeout = 200 * time.Millisecond
+		c.IdleTimeout = 400 * time.Millisecond
+	})
+	stalled := dialRaw(t, tb.Addr())
+	stalled.write(append(binary.BigEndian.AppendUint32(nil, 50<<20), header(18, 0, 1)...))
+	idle := dialRaw(t, tb.Addr())
+	start := time.Now()
+	stalled.expectClosed()
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Errorf("stalled connection closed after %v, before its request timeout", d)
+	}
+	idle.expectClosed()
+	if d := time.Since(start); d < 400*time.Millisecond {
+		t.Errorf("idle connection closed after %v, before its idle timeout", d)
+	}
+	// A connection that keeps sending requests stays open past the idle
+	// timeout.
+	bystander := dialRaw(t, tb.Addr())
+	for range 4 {
+		bystander.roundTrip(kmsg.NewPtrApiVersionsRequest())
+		time.Sleep(150 * time.Millisecond) // spacing requests, below the idle timeout; not synchronisation
+	}
+}
+
+// A frame is read into memory as its bytes arrive: announcing 100 MiB and
+// sending a few bytes allocates about frameChunk, not 100 MiB.
+func TestLargeAnnouncedFrameAllocatesAsBytesArrive(t *testing.T) {
+	announced := append(binary.BigEndian.AppendUint32(nil, 100<<20), header(18, 0, 1)...)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := readFrame(bytes.NewReader(announced), 200<<20, nil)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("readFrame of a cut frame: %v", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 2*frameChunk {
+		t.Errorf("reading a frame that announced 100 MiB and sent %d bytes allocated %d bytes", len(announced), n)
+	}
+	// And a whole large frame still reads back equal.
+	body := bytes.Repeat([]byte("0123456789"), 500_000) // 5 MB: grows past frameChunk
+	got, err := readFrame(bytes.NewReader(frame(body)), 200<<20, nil)
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("readFrame of %d bytes: %d bytes back, %v", len(body), len(got), err)
 	}
 }

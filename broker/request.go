@@ -40,15 +40,25 @@ const (
 	minRequestHeader = 2 + 2 + 4 + 2
 )
 
+// frameChunk is the most a frame's buffer is allocated ahead of the bytes
+// that have arrived: a frame up to it is read into one buffer of its size,
+// a larger one into a buffer that doubles as the bytes come, so a client
+// that announces a large frame and sends little holds little memory.
+const frameChunk = 1 << 20
+
 // readFrame reads one length-prefixed frame from r. It returns
 // errFrameTooLarge for a length above maxBytes and errFrameTooSmall for one
 // that cannot hold a request header, both before reading the body, and
 // io.ErrUnexpectedEOF for a frame cut short. A clean io.EOF before the
 // first byte means the peer closed the connection between requests.
-func readFrame(r io.Reader, maxBytes int32) ([]byte, error) {
+// started, if not nil, is called once the length has been read.
+func readFrame(r io.Reader, maxBytes int32, started func()) ([]byte, error) {
 	var size [frameSizeLen]byte
 	if _, err := io.ReadFull(r, size[:]); err != nil {
 		return nil, err
+	}
+	if started != nil {
+		started()
 	}
 	n := int32(binary.BigEndian.Uint32(size[:]))
 	switch {
@@ -57,12 +67,19 @@ func readFrame(r io.Reader, maxBytes int32) ([]byte, error) {
 	case n < minRequestHeader:
 		return nil, fmt.Errorf("%w: %d bytes", errFrameTooSmall, n)
 	}
-	frame := make([]byte, n)
-	if _, err := io.ReadFull(r, frame); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
+	frame := make([]byte, 0, min(int(n), frameChunk))
+	for len(frame) < int(n) {
+		if len(frame) == cap(frame) {
+			frame = slices.Grow(frame, min(int(n)-len(frame), cap(frame)))
 		}
-		return nil, fmt.Errorf("frame of %d bytes: %w", n, err)
+		k, err := io.ReadFull(r, frame[len(frame):min(cap(frame), int(n))])
+		frame = frame[:len(frame)+k]
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, fmt.Errorf("frame of %d bytes: %w", n, err)
+		}
 	}
 	return frame, nil
 }

@@ -31,7 +31,7 @@ func decodeStream(r io.Reader) ([]decoded, string) {
 	br := bufio.NewReaderSize(r, 16) // small, so frames span many reads
 	var out []decoded
 	for {
-		frame, err := readFrame(br, 1<<20)
+		frame, err := readFrame(br, 1<<20, nil)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return out, ""

@@ -129,6 +129,42 @@ var serveOptionTable = []option{
 		},
 	},
 	{
+		name: "connections-max-idle", def: "10m",
+		usage: "close a client connection that has sent no request for this `duration` (0: never), like Kafka's connections.max.idle.ms",
+		apply: func(o *serveOptions, v string) error {
+			if v == "0" {
+				o.Broker.IdleTimeout = -1
+				return nil
+			}
+			d, err := parseMillisOrDuration(v)
+			if err != nil {
+				return err
+			}
+			switch {
+			case d < time.Second:
+				return fmt.Errorf("connections-max-idle %v is too short: the minimum is 1s, or 0 for never", d)
+			default:
+				o.Broker.IdleTimeout = d
+			}
+			return nil
+		},
+	},
+	{
+		name: "request-timeout", def: "30s",
+		usage: "a request must arrive whole within this `duration` of its first byte, or the connection is closed",
+		apply: func(o *serveOptions, v string) error {
+			d, err := parseMillisOrDuration(v)
+			if err != nil {
+				return err
+			}
+			if d < 100*time.Millisecond {
+				return fmt.Errorf("request-timeout %v is too short: the minimum is 100ms", d)
+			}
+			o.Broker.RequestTimeout = d
+			return nil
+		},
+	},
+	{
 		name: "sweep-interval", def: "10m",
 		usage: "how often orphan objects are swept from the bucket: a `duration` such as 10m, at least 1s",
 		apply: func(o *serveOptions, v string) error {

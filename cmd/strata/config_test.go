@@ -44,6 +44,8 @@ func TestLoadServeOptionsDefaults(t *testing.T) {
 		SegmentMs:         broker.DefaultSegmentMs,
 		Fsync:             locallog.FsyncPolicy{Mode: locallog.FsyncAlways},
 		MaxRequestBytes:   broker.DefaultMaxRequestBytes,
+		IdleTimeout:       broker.DefaultIdleTimeout,
+		RequestTimeout:    broker.DefaultRequestTimeout,
 		LocalBudgetBytes:  broker.DefaultLocalBudgetBytes,
 		SweepInterval:     broker.DefaultSweepInterval,
 		OrphanAge:         broker.DefaultOrphanAge,
@@ -296,6 +298,8 @@ advertised-addr: ""
 data-dir: /var/lib/strata
 bucket: file:///var/lib/strata/bucket
 local-budget-bytes: 512MiB
+connections-max-idle: 0
+request-timeout: 5s
 sweep-interval: 5m
 orphan-age: 2h
 http-listen: "127.0.0.1:19644"
@@ -322,6 +326,8 @@ log-level: warn
 		MaxRequestBytes:   1 << 20,
 		Bucket:            "file:///var/lib/strata/bucket",
 		LocalBudgetBytes:  512 << 20,
+		IdleTimeout:       -1,
+		RequestTimeout:    5 * time.Second,
 		SweepInterval:     5 * time.Minute,
 		OrphanAge:         2 * time.Hour,
 	}
