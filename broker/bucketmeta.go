@@ -334,12 +334,14 @@ func (b *Broker) rebuildFromBucket(ctx context.Context, meta *metaState) error {
 		var remoteEnd int64
 		for i := range mt.Partitions {
 			prefix := tiering.PartitionPrefix(id, i)
+			// Taken over, not just read: that fences a broker still
+			// uploading to it, so the remote end the local log starts at
+			// is still the remote end when attachTier takes it over again.
 			var m *tiering.Manifest
-			err := b.withBucketRetry(ctx, "load manifest "+prefix, func(ctx context.Context) error {
-				var err error
-				m, _, err = tiering.Load(ctx, b.tiers.bucket, prefix)
-				if errors.Is(err, objectstore.ErrNotExist) {
-					m, err = nil, nil // nothing was ever uploaded
+			err := b.withBucketRetry(ctx, "take over manifest "+prefix, func(ctx context.Context) error {
+				w, err := tiering.Acquire(ctx, b.tiers.bucket, prefix, tiering.WriterConfig{})
+				if err == nil {
+					m = w.Manifest()
 				}
 				return err
 			})
@@ -353,7 +355,7 @@ func (b *Broker) rebuildFromBucket(ctx context.Context, meta *metaState) error {
 			if err := b.log.RemovePartition(name); err != nil {
 				return fmt.Errorf("rebuild topic %s from the bucket: %w", mt.Name, err)
 			}
-			if m == nil || m.RemoteEnd == 0 {
+			if m.RemoteEnd == 0 {
 				continue // OpenPartition creates it empty at offset 0
 			}
 			if _, err := b.log.CreatePartitionAt(name, pcfg, m.RemoteEnd); err != nil {

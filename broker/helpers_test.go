@@ -27,10 +27,11 @@ const testTimeout = 30 * time.Second
 // testBroker is a broker running in the test process on a loopback port.
 type testBroker struct {
 	*Broker
-	t    *testing.T
-	cfg  Config
-	stop context.CancelFunc
-	done chan error
+	t      *testing.T
+	cfg    Config
+	stop   context.CancelFunc
+	done   chan error
+	closed bool // by stopAndClose
 }
 
 // testLogger sends the broker's log lines to t.Log.
@@ -85,21 +86,35 @@ func serveBroker(t *testing.T, b *Broker, cfg Config) *testBroker {
 // shutdown stops the broker and waits for Run to return; it is idempotent.
 func (tb *testBroker) shutdown() {
 	tb.t.Helper()
+	runErr, closeErr := tb.stopAndClose()
+	if runErr != nil {
+		tb.t.Errorf("Run: %v", runErr)
+	}
+	if closeErr != nil {
+		tb.t.Errorf("Close: %v", closeErr)
+	}
+}
+
+// stopAndClose stops the broker, waits for Run to return and closes it,
+// returning the errors of Run and Close rather than reporting them: after a
+// simulated crash some are expected. Later calls do nothing.
+func (tb *testBroker) stopAndClose() (runErr, closeErr error) {
+	tb.t.Helper()
+	if tb.closed {
+		return nil, nil
+	}
+	tb.closed = true
 	tb.stop()
 	select {
 	case err, ok := <-tb.done:
-		if ok && err != nil {
-			tb.t.Errorf("Run: %v", err)
-		}
 		if ok {
+			runErr = err
 			close(tb.done)
 		}
 	case <-time.After(testTimeout):
 		tb.t.Fatalf("Run did not return %v after its context ended", testTimeout)
 	}
-	if err := tb.Close(); err != nil {
-		tb.t.Errorf("Close: %v", err)
-	}
+	return runErr, tb.Close()
 }
 
 // restart shuts the broker down and opens a new one on the same data

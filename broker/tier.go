@@ -220,18 +220,25 @@ func (b *Broker) retainRemote(ctx context.Context, p *partition, s topicSettings
 	return b.trimRemote(ctx, p, cut)
 }
 
-// trimRemote moves the remote tier's start of p to before (at most its
-// remote end), deletes the segment objects that dropped out, and moves the
-// local log's start along so both tiers agree on where the log starts.
+// trimRemote moves the remote tier's start of p to before, deletes the
+// segment objects that dropped out, and moves the local log's start along
+// so both tiers agree on where the log starts. A before beyond the remote
+// end empties the remote tier and moves it to start at before (StartAt), so
+// that logStart <= remoteEnd holds and the segment holding before, once
+// uploaded, is served from before on, not from its base.
 func (b *Broker) trimRemote(ctx context.Context, p *partition, before int64) error {
 	m := p.tier.w.Manifest()
-	before = min(before, m.RemoteEnd)
 	if before <= m.LogStartOffset {
 		return nil
 	}
-	removed, err := p.tier.w.Trim(ctx, before)
+	removed, err := p.tier.w.Trim(ctx, min(before, m.RemoteEnd))
 	if err != nil {
 		return fmt.Errorf("trim manifest %s to %d: %w", p.tier.prefix, before, err)
+	}
+	if before > m.RemoteEnd {
+		if err := p.tier.w.StartAt(ctx, before); err != nil {
+			return err
+		}
 	}
 	var errs []error
 	for _, e := range removed {

@@ -469,3 +469,33 @@ func TestLocalRetentionConfigs(t *testing.T) {
 		}
 	}
 }
+
+// Records deleted beyond the remote end stay deleted once the segment that
+// holds the new log start is uploaded: the remote tier starts at the log
+// start, not at the segment's base, and logStart <= remoteEnd throughout.
+func TestDeleteRecordsBeyondRemoteEndStaysDeleted(t *testing.T) {
+	tb := startTieredBroker(t, fileBucketURL(t))
+	const topic = "deleted"
+	tb.createTopic(topic, 1, tieredConfigs())
+	if err := produceTimed(testContext(t), tb.producer(), topic, 0, 100); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tb.admin().DeleteRecords(testContext(t), offsetsOf(topic, 0, 60)); err != nil {
+		t.Fatal(err)
+	}
+	if st := tb.partitionStatus(topic); st.LogStartOffset != 60 || st.RemoteEndOffset != 60 {
+		t.Fatalf("after DeleteRecords: %+v %+v, want log start and remote end 60", st, st.TierStatus)
+	}
+	if st := tb.waitAllRemote(topic); st.LogStartOffset != 60 || st.RemoteEndOffset != 100 {
+		t.Fatalf("after the upload: %+v %+v, want [60, 100) remote", st, st.TierStatus)
+	}
+	c := dialRaw(t, tb.Addr())
+	rp := c.roundTrip(fetchRequest(12, topic, [16]byte{}, 0, 59, 0)).(*kmsg.FetchResponse).Topics[0].Partitions[0]
+	if rp.ErrorCode != kerr.OffsetOutOfRange.Code || rp.LogStartOffset != 60 {
+		t.Fatalf("fetch at 59: error %v, log start %d", kerr.ErrorForCode(rp.ErrorCode), rp.LogStartOffset)
+	}
+	cl := tb.client(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	if err := consumeExactlyOnce(testContext(t), cl, 60, 99); err != nil {
+		t.Fatal(err)
+	}
+}

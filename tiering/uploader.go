@@ -696,14 +696,17 @@ func (u *Uploader) tell(p *uploadPartition, remoteEnd int64) {
 
 // nextSealed returns the first sealed segment that is not wholly in m's
 // remote tier, and false if there is none. It is an error (a stopError) for
-// that segment to straddle RemoteEnd, or to start above it while the
+// that segment to straddle RemoteEnd, or to start above it, while the
 // remote tier holds offsets: the local and remote tiers must meet exactly.
+// An empty remote tier may start inside the segment (StartAt moved it to a
+// log start that DeleteRecords put there); the segment then goes up whole
+// and the manifest keeps its log start.
 func nextSealed(sealed []SealedInfo, m *Manifest) (SealedInfo, bool, error) {
 	for _, s := range sealed {
 		switch {
 		case s.EndOffset <= m.RemoteEnd:
 			continue // uploaded
-		case s.BaseOffset < m.RemoteEnd:
+		case s.BaseOffset < m.RemoteEnd && !m.Empty():
 			return SealedInfo{}, false, &stopError{fmt.Errorf("%w: local segment [%d, %d) of %s straddles remoteEnd %d", ErrNotContiguous, s.BaseOffset, s.EndOffset, m.Prefix, m.RemoteEnd)}
 		case s.BaseOffset > m.RemoteEnd && !m.Empty():
 			return SealedInfo{}, false, &stopError{fmt.Errorf("%w: local segment [%d, %d) of %s starts above remoteEnd %d: offsets [%d, %d) are in neither tier", ErrNotContiguous, s.BaseOffset, s.EndOffset, m.Prefix, m.RemoteEnd, m.RemoteEnd, s.BaseOffset)}

@@ -143,7 +143,9 @@ func (w *Writer) Manifest() *Manifest { return w.snapshot.Load() }
 func (w *Writer) Fenced() bool { return w.isFenced.Load() }
 
 // Append commits e as the partition's next segment: e.BaseOffset must be
-// RemoteEnd, and RemoteEnd becomes e.EndOffset. e.Epoch must be the
+// RemoteEnd, and RemoteEnd becomes e.EndOffset. An empty remote tier also
+// takes an e that holds RemoteEnd (StartAt moved it into a segment's
+// offsets); LogStartOffset stays where it is. e.Epoch must be the
 // writer's epoch and e.Key the segment object's key relative to the prefix
 // (see SegmentKey); the object must already be uploaded.
 //
@@ -162,9 +164,10 @@ func (w *Writer) Append(ctx context.Context, e Entry) error {
 		return fmt.Errorf("append to manifest %s: entry %s has epoch %d, the writer's is %d", w.prefix, e.Key, e.Epoch, w.epoch)
 	}
 	err := w.update(ctx, func(m *Manifest) (plan, error) {
-		if e.BaseOffset != m.RemoteEnd {
-			if e.BaseOffset >= m.LogStartOffset && e.BaseOffset < m.RemoteEnd {
-				got, err := m.Lookup(ctx, w.b, e.BaseOffset)
+		holdsStart := m.Empty() && e.BaseOffset < m.RemoteEnd && m.RemoteEnd < e.EndOffset
+		if e.BaseOffset != m.RemoteEnd && !holdsStart {
+			if !m.Empty() && e.EndOffset > m.LogStartOffset && e.BaseOffset < m.RemoteEnd {
+				got, err := m.Lookup(ctx, w.b, max(e.BaseOffset, m.LogStartOffset))
 				if err != nil {
 					return plan{}, err
 				}
@@ -261,9 +264,11 @@ func (w *Writer) Trim(ctx context.Context, newLogStart int64) (removed []Entry, 
 }
 
 // StartAt moves an empty remote tier to begin at offset: LogStartOffset and
-// RemoteEnd both become offset, so the next Append must start there. It is
-// for a partition whose local log no longer holds the offsets below offset
-// when its first segment is uploaded. It fails if the manifest holds
+// RemoteEnd both become offset, so the next Append must start there (or,
+// for a segment that holds offset, below it: see Append). It is for a
+// partition whose local log no longer holds the offsets below offset when
+// its first segment is uploaded, and for records deleted beyond the remote
+// end. It fails if the manifest holds
 // entries (trim them first) or if offset is below RemoteEnd; an offset equal
 // to RemoteEnd of an empty tier changes nothing. It returns ErrFenced if a
 // newer writer has taken over.

@@ -211,6 +211,40 @@ func TestStartAt(t *testing.T) {
 	}
 }
 
+// TestAppendHoldingStartOfEmptyTier: an empty tier that StartAt moved into
+// a segment's offsets (records deleted beyond the remote end) takes that
+// segment whole and keeps its log start; a retry of the Append is a no-op.
+func TestAppendHoldingStartOfEmptyTier(t *testing.T) {
+	ctx := context.Background()
+	b := mem.New()
+	w := mustAcquire(t, b, WriterConfig{})
+	mustAppend(t, w, 0, 10)
+	if _, err := w.Trim(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.StartAt(ctx, 15); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Append(ctx, testEntry(10, 15, w.Epoch())); !errors.Is(err, ErrNotContiguous) {
+		t.Fatalf("Append ending at the start: %v", err)
+	}
+	e := mustAppend(t, w, 10, 20)
+	m := mustLoad(t, b)
+	if m.LogStartOffset != 15 || m.RemoteEnd != 20 {
+		t.Fatalf("manifest [%d, %d), want [15, 20)", m.LogStartOffset, m.RemoteEnd)
+	}
+	if got, err := m.Lookup(ctx, b, 15); err != nil || got != e {
+		t.Fatalf("Lookup(15) = %+v, %v", got, err)
+	}
+	if _, err := m.Lookup(ctx, b, 14); !errors.Is(err, ErrOutOfRange) {
+		t.Fatalf("Lookup(14) below the log start: %v", err)
+	}
+	if err := w.Append(ctx, e); err != nil {
+		t.Fatalf("retried Append: %v", err)
+	}
+	mustAppend(t, w, 20, 30)
+}
+
 // TestSecondAcquireFencesFirst: a takeover gives the new writer epoch+1;
 // the old writer's next commit fails with ErrFenced, leaves the bucket
 // unchanged, and the old writer never touches the bucket again.
