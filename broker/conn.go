@@ -3,6 +3,7 @@ package broker
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,11 @@ const (
 	// maxInFlight bounds the requests of one connection that are read but
 	// not yet answered. The reader stops reading when it is reached.
 	maxInFlight = 32
+	// maxInFlightFetches bounds the fetches among them: a fetch answer
+	// can be as large as maxFetchBytes, and a client that sends fetches
+	// without reading the answers must not make the broker hold dozens.
+	// Kafka clients send one fetch at a time per connection.
+	maxInFlightFetches = 2
 	// keepWriteBuf is the largest response buffer a connection keeps
 	// between responses while it has more to write; a larger one (a big
 	// fetch) is dropped. keepIdleWriteBuf is the largest it keeps while it
@@ -58,15 +64,17 @@ type conn struct {
 	stopPolls context.CancelFunc
 	draining  atomic.Bool
 
-	queue   chan *inflight // reader → writer, in request order
-	waiters sync.WaitGroup // finish goroutines
+	queue      chan *inflight // reader → writer, in request order
+	fetchSlots chan struct{}  // one token per fetch read and not yet written
+	waiters    sync.WaitGroup // finish goroutines
 }
 
 // inflight is a request whose answer the writer has yet to write.
 type inflight struct {
-	corr int32
-	done chan struct{} // closed when resp is final; nil if it was at once
-	resp kmsg.Response // nil: nothing to write (acks=0 produce)
+	corr  int32
+	done  chan struct{} // closed when resp is final; nil if it was at once
+	resp  kmsg.Response // nil: nothing to write (acks=0 produce)
+	fetch bool          // holds one of the connection's fetchSlots
 }
 
 // newConn prepares nc for serve. base carries the values of Run's context
@@ -75,14 +83,15 @@ func newConn(base context.Context, b *Broker, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(base)
 	pollCtx, stopPolls := context.WithCancel(ctx)
 	return &conn{
-		b:         b,
-		nc:        nc,
-		logger:    b.logger.With("remote", nc.RemoteAddr().String()),
-		ctx:       ctx,
-		cancel:    cancel,
-		pollCtx:   pollCtx,
-		stopPolls: stopPolls,
-		queue:     make(chan *inflight, maxInFlight),
+		b:          b,
+		nc:         nc,
+		logger:     b.logger.With("remote", nc.RemoteAddr().String()),
+		ctx:        ctx,
+		cancel:     cancel,
+		pollCtx:    pollCtx,
+		stopPolls:  stopPolls,
+		queue:      make(chan *inflight, maxInFlight),
+		fetchSlots: make(chan struct{}, maxInFlightFetches),
 	}
 }
 
@@ -157,7 +166,23 @@ func (c *conn) readLoop() (graceful bool) {
 			}
 			return false
 		}
+		// A fetch waits for a slot before it is read from the log.
+		fetch := len(frame) >= 2 && int16(binary.BigEndian.Uint16(frame)) == int16(kmsg.Fetch)
+		if fetch {
+			select {
+			case c.fetchSlots <- struct{}{}:
+			case <-c.ctx.Done():
+				return false
+			}
+		}
 		in, closeAfter, err := c.handle(frame)
+		if fetch {
+			if in != nil {
+				in.fetch = true
+			} else {
+				<-c.fetchSlots
+			}
+		}
 		if err != nil {
 			c.logger.Warn("closing connection: bad request", "err", err)
 			return false
@@ -298,6 +323,12 @@ func (c *conn) writeLoop() {
 		if _, err := w.Write(buf); err != nil {
 			c.abort()
 			return
+		}
+		if in.fetch {
+			// Written (or buffered, at most writeBufSize of it): the
+			// answer's memory is the writer's buffer's now.
+			in.resp = nil
+			<-c.fetchSlots
 		}
 		if cap(buf) > keepWriteBuf {
 			buf = nil

@@ -177,3 +177,60 @@ func TestLargeAnnouncedFrameAllocatesAsBytesArrive(t *testing.T) {
 		t.Fatalf("readFrame of %d bytes: %d bytes back, %v", len(body), len(got), err)
 	}
 }
+
+// A client that sends many fetches and does not read the answers makes
+// the broker hold at most maxInFlightFetches answers, not one per request;
+// read later, every answer is there, in order.
+func TestUnreadFetchAnswersAreBounded(t *testing.T) {
+	tb := startBroker(t)
+	const topic = "big"
+	tb.createTopic(topic, 1, nil)
+	cl := tb.client(kgo.DefaultProduceTopic(topic), kgo.ProducerBatchMaxBytes(1<<20), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	ctx := testContext(t)
+	value := bytes.Repeat([]byte("x"), 4<<10)
+	for range 2048 { // 8 MiB
+		cl.Produce(ctx, &kgo.Record{Value: value}, nil)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const answerBytes, requests = 4 << 20, 40
+	req := fetchRequest(12, topic, [16]byte{}, 0, 0, 0)
+	req.MaxBytes, req.Topics[0].Partitions[0].PartitionMaxBytes = answerBytes, answerBytes
+
+	heap := func() uint64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	base := heap()
+	slow := dialRaw(t, tb.Addr())
+	corrs := make([]int32, requests)
+	for i := range corrs {
+		corrs[i] = slow.send(req)
+	}
+	// Sample the heap while the broker works through what it may: without
+	// the bound it builds answers until its in-flight limit (32 × 4 MiB).
+	var peak uint64
+	for range 30 {
+		peak = max(peak, heap())
+		time.Sleep(20 * time.Millisecond) // sampling over a window, not synchronisation
+	}
+	grown := int64(peak) - int64(base)
+	t.Logf("heap grew by %.1f MiB with %d unread %d MiB fetch answers", float64(grown)/(1<<20), requests, answerBytes>>20)
+	if grown > 6*answerBytes {
+		t.Errorf("heap grew by %.1f MiB while a client left %d fetch answers unread", float64(grown)/(1<<20), requests)
+	}
+	for i, corr := range corrs {
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		resp.SetVersion(req.Version)
+		if got := slow.recv(resp); got != corr {
+			t.Fatalf("answer %d has correlation id %d, want %d", i, got, corr)
+		}
+		rp := resp.Topics[0].Partitions[0]
+		if rp.ErrorCode != 0 || len(rp.RecordBatches) < answerBytes/2 {
+			t.Fatalf("answer %d: error %d, %d bytes", i, rp.ErrorCode, len(rp.RecordBatches))
+		}
+	}
+}

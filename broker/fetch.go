@@ -13,6 +13,12 @@ import (
 	"github.com/strata-io/strata/locallog"
 )
 
+// maxFetchBytes caps a fetch's MaxBytes, as Kafka's broker setting
+// fetch.max.bytes does (same default): a client cannot make the broker
+// build an answer of gigabytes. The first batch may still exceed it
+// (KIP-74).
+const maxFetchBytes = 55 << 20
+
 // fetchTarget is one partition of a fetch and where its answer goes.
 type fetchTarget struct {
 	p        *partition // nil when err is set
@@ -44,8 +50,9 @@ func (b *Broker) handleFetch(rc *request) (reply, error) {
 	set := b.topics()
 	targets := fetchTargets(set, req, resp)
 	fill := func() (nbytes int, failed bool) {
-		b.prefetchRemote(rc.ctx, targets, req.MaxBytes)
-		budget, minOne := int(req.MaxBytes), true
+		maxBytes := min(req.MaxBytes, maxFetchBytes)
+		b.prefetchRemote(rc.ctx, targets, maxBytes)
+		budget, minOne := int(maxBytes), true
 		for i := range targets {
 			n, err := b.fillPartition(rc.ctx, &targets[i], req.IsolationLevel, &budget, &minOne)
 			nbytes += n
