@@ -15,4 +15,6 @@ var (
 	ErrCorrupt = errors.New("locallog: corrupt data")
 	// ErrClosed: the partition or log has been closed or removed.
 	ErrClosed = errors.New("locallog: closed")
+	// ErrNotEmpty: SkipTo on a partition that holds records.
+	ErrNotEmpty = errors.New("locallog: partition not empty")
 )

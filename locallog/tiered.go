@@ -2,6 +2,7 @@ package locallog
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/strata-io/strata/index"
 )
@@ -67,4 +68,54 @@ func (p *Partition) RemoteEnd() int64 {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return p.remoteEnd
+}
+
+// SkipTo moves an empty partition (log start = log end) forward to start at
+// offset: log start, high watermark and log end all become offset, the
+// remote end too, and the next append would get offset. It is for a
+// partition whose every record lives elsewhere and keeps growing there (a
+// read-only broker following a bucket another broker writes): its local
+// log stays empty and only follows the remote end. It fails with
+// ErrNotEmpty if the partition holds records; an offset at or below log
+// end changes nothing.
+func (p *Partition) SkipTo(offset int64) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	if offset <= p.logEnd {
+		p.mu.Unlock()
+		return nil
+	}
+	if p.logStart != p.logEnd || len(p.pending) > 0 {
+		ls, le := p.logStart, p.logEnd
+		p.mu.Unlock()
+		return fmt.Errorf("skip %s to %d: it holds offsets [%d, %d): %w", p.name, offset, ls, le, ErrNotEmpty)
+	}
+	next, err := p.createSegment(offset)
+	if err == nil {
+		err = writeLogStart(p.dir, offset)
+	}
+	if err != nil {
+		p.mu.Unlock()
+		return fmt.Errorf("skip %s to %d: %w", p.name, offset, err)
+	}
+	old := p.segs
+	p.segs = []*segment{next}
+	p.logStart, p.hw, p.logEnd, p.synced = offset, offset, offset, offset
+	p.hwPos = 0
+	p.remoteEnd = max(p.remoteEnd, offset)
+	for _, s := range old {
+		for _, ext := range []string{".log", ".idx"} {
+			if err := os.Remove(segmentPath(p.dir, s.base, ext)); err != nil && !os.IsNotExist(err) {
+				p.log.cfg.Logger.Warn("delete segment file", "partition", p.name, "err", err)
+			}
+		}
+		s.release()
+	}
+	p.checkLocked()
+	p.mu.Unlock()
+	p.notify()
+	return nil
 }

@@ -120,3 +120,48 @@ func TestCreatePartitionAtStartsTheLogThere(t *testing.T) {
 		t.Fatal("negative start accepted")
 	}
 }
+
+// SkipTo moves an empty partition forward, survives a reopen, wakes
+// watchers, and refuses a partition that holds records.
+func TestSkipToMovesAnEmptyPartition(t *testing.T) {
+	dir := t.TempDir()
+	l := testLog(t, dir, FsyncAlways, nil)
+	p := openPart(t, l, "t-0", smallSegments)
+	woke := make(chan struct{}, 1)
+	cancel := p.Watch(func() {
+		select {
+		case woke <- struct{}{}:
+		default:
+		}
+	})
+	defer cancel()
+	if err := p.SkipTo(500); err != nil {
+		t.Fatal(err)
+	}
+	<-woke
+	if o := p.Offsets(); o.LogStart != 500 || o.HighWatermark != 500 || o.LogEnd != 500 || p.RemoteEnd() != 500 {
+		t.Fatalf("after SkipTo(500): %+v, remote end %d", o, p.RemoteEnd())
+	}
+	if err := p.SkipTo(400); err != nil { // behind: nothing changes
+		t.Fatal(err)
+	}
+	if err := p.SkipTo(900); err != nil {
+		t.Fatal(err)
+	}
+	if segs := p.Segments(); len(segs) != 1 || segs[0].BaseOffset != 900 {
+		t.Fatalf("segments after two skips: %+v", segs)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = testLog(t, dir, FsyncAlways, nil)
+	defer l.Close()
+	p = openPart(t, l, "t-0", smallSegments)
+	if o := p.Offsets(); o.LogStart != 900 || o.LogEnd != 900 {
+		t.Fatalf("reopened: %+v, want all 900", o)
+	}
+	mustAppend(t, p, makeBatch(-1, -1, -1, 3, 1000, "a"))
+	if err := p.SkipTo(2000); !errors.Is(err, ErrNotEmpty) {
+		t.Fatalf("SkipTo on a partition with records: %v", err)
+	}
+}
