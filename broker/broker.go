@@ -147,7 +147,7 @@ func Open(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open broker: %w", err)
 	}
-	if b.tiers != nil {
+	if b.tiers != nil && !cfg.ReadOnly {
 		// The bucket is the source of truth for the remote tier: a data
 		// directory with no topics (fresh, or wiped) takes the cluster id
 		// and the topics recorded there.
@@ -169,12 +169,17 @@ func Open(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		}
 	}
 	b.pidNext, b.pidBlockEnd = meta.ProducerIDBlockEnd, meta.ProducerIDBlockEnd
-	topics, err := b.recoverTopics(ctx, meta)
+	var topics map[string]*topic
+	if cfg.ReadOnly {
+		topics, err = b.openReadOnly(ctx)
+	} else {
+		topics, err = b.recoverTopics(ctx, meta)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open broker: %w", err)
 	}
 	b.topicSet.Store(newTopicSet(topics))
-	if b.tiers != nil {
+	if b.tiers != nil && !cfg.ReadOnly {
 		b.reconcileTopicMeta(ctx, topics)
 	}
 	if err := b.removeOrphans(topics); err != nil {
@@ -242,6 +247,15 @@ func (cfg *Config) setDefaults() error {
 		return fmt.Errorf("broker config: segment.ms %v, want at least 1ms", cfg.SegmentMs)
 	case cfg.MaxRequestBytes < minRequestHeader:
 		return fmt.Errorf("broker config: max request bytes %d is too small", cfg.MaxRequestBytes)
+	}
+	if cfg.ReadOnly {
+		if cfg.Bucket == "" {
+			return errors.New("broker config: a read-only broker needs a bucket to serve")
+		}
+		cfg.AutoCreateTopics = false
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = DefaultPollInterval
 	}
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
@@ -370,7 +384,7 @@ func (b *Broker) Partitions() []PartitionStatus {
 				LogEndOffset:   o.LogEnd,
 			}
 			if p.tier != nil {
-				m := p.tier.w.Manifest()
+				m := p.tier.manifest()
 				st.LogStartOffset = logStart(o, m)
 				st.TierStatus = &TierStatus{
 					RemoteEndOffset: m.RemoteEnd,
@@ -420,7 +434,13 @@ func (b *Broker) Run(ctx context.Context) error {
 	tierCtx, stopTier := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopTier()
 	tierDone := make(chan error, 3)
-	if b.tiers != nil {
+	tierRuns := 0
+	switch {
+	case b.cfg.ReadOnly:
+		tierRuns = 1
+		go func() { b.runFollow(tierCtx); tierDone <- nil }()
+	case b.tiers != nil:
+		tierRuns = 3
 		go func() { tierDone <- b.tiers.uploader.Run(tierCtx) }()
 		go func() { b.runRemoteRetention(tierCtx); tierDone <- nil }()
 		go func() { b.runSweep(tierCtx); tierDone <- nil }()
@@ -457,8 +477,8 @@ func (b *Broker) Run(ctx context.Context) error {
 	}
 	b.drainConns()
 	stopTier()
-	if b.tiers != nil {
-		for range 3 {
+	if tierRuns > 0 {
+		for range tierRuns {
 			if err := <-tierDone; err != nil {
 				errs = append(errs, fmt.Errorf("uploader: %w", err))
 			}

@@ -188,9 +188,9 @@ func (b *Broker) syncClusterMeta(ctx context.Context, meta *metaState) (changed 
 		if err != nil {
 			return err
 		}
-		var bc bucketCluster
-		if err := json.Unmarshal(body, &bc); err != nil || bc.Version != bucketMetaVersion || bc.ClusterID == "" {
-			return &permanentError{fmt.Errorf("%s: version %d, cluster id %q, %v", clusterMetaKey, bc.Version, bc.ClusterID, err)}
+		bc, err := decodeBucketCluster(body)
+		if err != nil {
+			return &permanentError{err}
 		}
 		switch {
 		case bc.ClusterID == meta.ClusterID:
@@ -216,6 +216,15 @@ func (b *Broker) syncClusterMeta(ctx context.Context, meta *metaState) (changed 
 	return changed, err
 }
 
+// decodeBucketCluster decodes and checks cluster.json.
+func decodeBucketCluster(body []byte) (bucketCluster, error) {
+	var bc bucketCluster
+	if err := json.Unmarshal(body, &bc); err != nil || bc.Version != bucketMetaVersion || bc.ClusterID == "" {
+		return bucketCluster{}, fmt.Errorf("%s: version %d, cluster id %q, %v", clusterMetaKey, bc.Version, bc.ClusterID, err)
+	}
+	return bc, nil
+}
+
 // putProducerIDBlock records in cluster.json that producer IDs below end
 // may be in use, unless it records as much already. It rewrites the object
 // with a conditional write, so a concurrent change is not lost.
@@ -224,9 +233,9 @@ func (b *Broker) putProducerIDBlock(ctx context.Context, end int64) error {
 	if err != nil {
 		return err
 	}
-	var bc bucketCluster
-	if err := json.Unmarshal(body, &bc); err != nil || bc.Version != bucketMetaVersion {
-		return &permanentError{fmt.Errorf("%s: version %d, %v", clusterMetaKey, bc.Version, err)}
+	bc, err := decodeBucketCluster(body)
+	if err != nil {
+		return &permanentError{err}
 	}
 	if bc.ProducerIDBlockEnd >= end {
 		return nil

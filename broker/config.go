@@ -22,6 +22,15 @@ type Config struct {
 	Fsync             locallog.FsyncPolicy
 	MaxRequestBytes   int32 // frames larger than this close the connection; default 100 MiB
 	Logger            *slog.Logger
+	// ReadOnly makes the broker serve the topics that another broker writes
+	// to Bucket, following its manifests every PollInterval, and never
+	// write to the bucket: produce and admin writes are refused. Its local
+	// data directory holds only empty placeholders (and, later, consumer
+	// group offsets).
+	ReadOnly bool
+	// PollInterval is how often a read-only broker reloads the bucket's
+	// topics and manifests; default DefaultPollInterval.
+	PollInterval time.Duration
 	// IdleTimeout closes a connection that has sent nothing and has nothing
 	// in flight for this long, like Kafka's connections.max.idle.ms;
 	// default DefaultIdleTimeout, negative never.
@@ -87,6 +96,7 @@ const (
 	DefaultSegmentMs       = 10 * time.Minute
 	DefaultMaxRequestBytes = 100 << 20
 	DefaultIdleTimeout     = 10 * time.Minute
+	DefaultPollInterval    = 10 * time.Second
 	DefaultRequestTimeout  = 30 * time.Second
 
 	// DefaultLocalRetentionMs keeps the last three hours of a tiered

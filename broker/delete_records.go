@@ -36,6 +36,9 @@ func (b *Broker) handleDeleteRecords(rc *request) (reply, error) {
 // that drop out), then the local log, so no offset below the new start stays
 // readable in either tier.
 func (b *Broker) deleteRecords(ctx context.Context, topic string, index int32, offset int64) (int64, error) {
+	if err := b.writable(); err != nil {
+		return -1, err
+	}
 	p, err := b.lookupPartition(topic, index)
 	if err != nil {
 		return -1, err

@@ -38,6 +38,12 @@ var (
 	// errCoordinatorNotAvailable: a coordinator's state cannot be written
 	// now; the client retries.
 	errCoordinatorNotAvailable = errors.New("coordinator not available")
+	// errReadOnly: a write to a read-only broker. Answered as a missing
+	// permission, which clients do not retry.
+	errReadOnly = errors.New("this broker is read-only: it serves a bucket another broker writes")
+	// errClusterReadOnly wraps errReadOnly where the answer is for the
+	// cluster, not a topic (InitProducerID).
+	errClusterReadOnly = errors.New("cluster")
 	// errRemoteStorage: the remote tier could not serve a read (a missing or
 	// corrupt object, the bucket unavailable). Retriable: the consumer
 	// stays at its offset.
@@ -73,6 +79,8 @@ var errorCodes = []struct {
 	{errRebootstrap, kerr.RebootstrapRequired.Code},
 	{errFetchSessionNotFound, kerr.FetchSessionIDNotFound.Code},
 	{errCoordinatorNotAvailable, kerr.CoordinatorNotAvailable.Code},
+	{errClusterReadOnly, kerr.ClusterAuthorizationFailed.Code},
+	{errReadOnly, kerr.TopicAuthorizationFailed.Code},
 
 	{batch.ErrInvalidRecord, kerr.InvalidRecord.Code},
 	{batch.ErrCorrupt, kerr.CorruptMessage.Code},

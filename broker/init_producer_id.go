@@ -23,6 +23,10 @@ func (b *Broker) handleInitProducerID(rc *request) (reply, error) {
 		resp.ErrorCode = errorCode(fmt.Errorf("%w: transactional id %q", errTransactionsUnsupported, *req.TransactionalID))
 		return reply{resp: resp}, nil
 	}
+	if err := b.writable(); err != nil {
+		resp.ErrorCode = errorCode(fmt.Errorf("%w: %w", errClusterReadOnly, err))
+		return reply{resp: resp}, nil
+	}
 	id, err := b.allocateProducerID()
 	if err != nil {
 		b.logger.Error("allocate producer id", "err", err)

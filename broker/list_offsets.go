@@ -82,7 +82,7 @@ func (b *Broker) listOffset(ctx context.Context, version int16, topic string, in
 	o := p.log.Offsets()
 	var m *tiering.Manifest // nil: tiering off
 	if p.tier != nil {
-		m = p.tier.w.Manifest()
+		m = p.tier.manifest()
 	}
 	start := logStart(o, m)
 	found := func(offset, timestamp int64) {

@@ -151,6 +151,9 @@ func (b *Broker) produceTopic(version int16, rt *kmsg.ProduceRequestTopic) (*top
 // must be exactly one batch (Kafka requires it from Produce v3 on), no
 // larger than the topic's max.message.bytes, valid, and not transactional.
 func (b *Broker) appendBatch(t *topic, p *partition, records []byte) (locallog.AppendResult, error) {
+	if err := b.writable(); err != nil {
+		return locallog.AppendResult{}, err
+	}
 	if limit := t.settings.maxMessageBytes; len(records) > int(limit) {
 		return locallog.AppendResult{}, fmt.Errorf("%w: %d bytes, max.message.bytes of %s is %d", errMessageTooLarge, len(records), t.name, limit)
 	}

@@ -39,7 +39,7 @@ func (b *Broker) resolve(ctx context.Context, p *partition, offset int64) (resol
 	if p.tier == nil {
 		return resolution{tier: tierLocal}, nil
 	}
-	m := p.tier.w.Manifest()
+	m := p.tier.manifest()
 	r := resolution{tier: tierLocal, m: m}
 	if offset >= m.RemoteEnd {
 		return r, nil
@@ -69,7 +69,7 @@ func logStart(o locallog.Offsets, m *tiering.Manifest) int64 {
 func (p *partition) effectiveOffsets() locallog.Offsets {
 	o := p.log.Offsets()
 	if p.tier != nil {
-		o.LogStart = logStart(o, p.tier.w.Manifest())
+		o.LogStart = logStart(o, p.tier.manifest())
 	}
 	return o
 }

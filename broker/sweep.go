@@ -13,7 +13,12 @@ import (
 // tiering.Uploader.Sweep) every SweepInterval until ctx ends. Only objects
 // older than OrphanAge are candidates.
 func (b *Broker) runSweep(ctx context.Context) {
-	t := time.NewTicker(b.cfg.SweepInterval)
+	every(ctx, b.cfg.SweepInterval, b.sweepOnce)
+}
+
+// every runs fn every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -21,7 +26,7 @@ func (b *Broker) runSweep(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		b.sweepOnce(ctx)
+		fn(ctx)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/strata-io/strata/cache"
@@ -33,7 +34,17 @@ type tiers struct {
 // before the partition is published and never changes.
 type partitionTier struct {
 	prefix string          // tiering.PartitionPrefix of the partition
-	w      *tiering.Writer // the only committer of the partition's manifest
+	w      *tiering.Writer // the only committer of the partition's manifest; nil on a read-only broker
+	// followed is, on a read-only broker, the manifest last loaded.
+	followed atomic.Pointer[tiering.Manifest]
+}
+
+// manifest returns the partition's current manifest snapshot.
+func (t *partitionTier) manifest() *tiering.Manifest {
+	if t.w != nil {
+		return t.w.Manifest()
+	}
+	return t.followed.Load()
 }
 
 // openTiers opens the bucket of cfg.Bucket and the shared remote-tier
@@ -159,14 +170,7 @@ func (s localSource) Uploaded(remoteEnd int64) {
 // tier of every tiered partition every RetentionCheckInterval until ctx
 // ends.
 func (b *Broker) runRemoteRetention(ctx context.Context) {
-	t := time.NewTicker(b.cfg.RetentionCheckInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, b.cfg.RetentionCheckInterval, func(ctx context.Context) {
 		b.recountBudget()
 		for _, tp := range b.topics().byName {
 			for _, p := range tp.partitions {
@@ -178,7 +182,7 @@ func (b *Broker) runRemoteRetention(ctx context.Context) {
 				}
 			}
 		}
-	}
+	})
 }
 
 // retainRemote drops the oldest remote segments of p that retention.ms or

@@ -132,6 +132,9 @@ func (b *Broker) checkNewTopicLocked(spec topicSpec) (topicSettings, error) {
 // createTopic creates, persists and publishes the topic spec, or reports
 // why it cannot. With validateOnly it only checks.
 func (b *Broker) createTopic(spec topicSpec, validateOnly bool) (*topic, error) {
+	if err := b.writable(); err != nil {
+		return nil, err
+	}
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
 	settings, err := b.checkNewTopicLocked(spec)
@@ -209,6 +212,9 @@ func (b *Broker) removePartitions(ps []*partition) {
 // deleteTopic deletes the topic named name, or the topic with ID id when
 // name is empty.
 func (b *Broker) deleteTopic(name string, id [16]byte) (*topic, error) {
+	if err := b.writable(); err != nil {
+		return nil, err
+	}
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
 	set := b.topics()
@@ -233,6 +239,9 @@ func (b *Broker) deleteTopic(name string, id [16]byte) (*topic, error) {
 
 // addPartitions grows the topic named name to count partitions.
 func (b *Broker) addPartitions(name string, count int32, validateOnly bool) error {
+	if err := b.writable(); err != nil {
+		return err
+	}
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
 	old := b.topics().byName[name]
@@ -273,6 +282,9 @@ func (b *Broker) addPartitions(name string, count int32, validateOnly bool) erro
 // with what change returns, applying them to every partition. With
 // validateOnly it only checks.
 func (b *Broker) alterTopicConfigs(name string, validateOnly bool, change func(topicConfigs) (topicConfigs, error)) error {
+	if err := b.writable(); err != nil {
+		return err
+	}
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
 	old := b.topics().byName[name]

@@ -129,6 +129,33 @@ var serveOptionTable = []option{
 		},
 	},
 	{
+		name: "read-only", def: "false", isBool: true,
+		usage: "serve the topics another broker writes to --bucket, following its manifests, and never write to the bucket",
+		apply: func(o *serveOptions, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("invalid boolean %q: want true or false", v)
+			}
+			o.Broker.ReadOnly = b
+			return nil
+		},
+	},
+	{
+		name: "poll-interval", def: "10s",
+		usage: "how often a --read-only broker reloads the bucket's topics and manifests: a `duration`, at least 100ms",
+		apply: func(o *serveOptions, v string) error {
+			d, err := parseMillisOrDuration(v)
+			if err != nil {
+				return err
+			}
+			if d < 100*time.Millisecond {
+				return fmt.Errorf("poll-interval %v is too short: the minimum is 100ms", d)
+			}
+			o.Broker.PollInterval = d
+			return nil
+		},
+	},
+	{
 		name: "connections-max-idle", def: "10m",
 		usage: "close a client connection that has sent no request for this `duration` (0: never), like Kafka's connections.max.idle.ms",
 		apply: func(o *serveOptions, v string) error {

@@ -44,6 +44,7 @@ func TestLoadServeOptionsDefaults(t *testing.T) {
 		SegmentMs:         broker.DefaultSegmentMs,
 		Fsync:             locallog.FsyncPolicy{Mode: locallog.FsyncAlways},
 		MaxRequestBytes:   broker.DefaultMaxRequestBytes,
+		PollInterval:      broker.DefaultPollInterval,
 		IdleTimeout:       broker.DefaultIdleTimeout,
 		RequestTimeout:    broker.DefaultRequestTimeout,
 		LocalBudgetBytes:  broker.DefaultLocalBudgetBytes,
@@ -298,6 +299,8 @@ advertised-addr: ""
 data-dir: /var/lib/strata
 bucket: file:///var/lib/strata/bucket
 local-budget-bytes: 512MiB
+read-only: true
+poll-interval: 2s
 connections-max-idle: 0
 request-timeout: 5s
 sweep-interval: 5m
@@ -326,6 +329,8 @@ log-level: warn
 		MaxRequestBytes:   1 << 20,
 		Bucket:            "file:///var/lib/strata/bucket",
 		LocalBudgetBytes:  512 << 20,
+		ReadOnly:          true,
+		PollInterval:      2 * time.Second,
 		IdleTimeout:       -1,
 		RequestTimeout:    5 * time.Second,
 		SweepInterval:     5 * time.Minute,
