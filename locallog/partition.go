@@ -54,6 +54,9 @@ type SegmentInfo struct {
 	EndOffset  int64 // next offset after the segment's last record
 	SizeBytes  int64
 	Sealed     bool
+	// FirstAppend is when this process first appended to the segment;
+	// zero for a segment recovered at Open or still empty.
+	FirstAppend time.Time
 }
 
 // Partition is the local log of one topic partition.
@@ -113,7 +116,7 @@ func (p *Partition) Segments() []SegmentInfo {
 	defer p.mu.RUnlock()
 	out := make([]SegmentInfo, len(p.segs))
 	for i, s := range p.segs {
-		out[i] = SegmentInfo{BaseOffset: s.base, EndOffset: s.end, SizeBytes: s.size, Sealed: s.sealed}
+		out[i] = SegmentInfo{BaseOffset: s.base, EndOffset: s.end, SizeBytes: s.size, Sealed: s.sealed, FirstAppend: s.firstAppend}
 	}
 	return out
 }

@@ -115,11 +115,13 @@ type PartitionStatus struct {
 
 // UploaderStats counts what an Uploader did since it was made.
 type UploaderStats struct {
-	Uploads  int64 // segment objects stored (a retry stores a new one)
-	Commits  int64 // manifest commits: appended segments and StartAt moves
-	Failures int64 // uploads that failed and were scheduled for a retry
-	Stopped  int64 // partitions stopped for good (fenced or broken)
-	Swept    int64 // orphan objects Sweep deleted
+	Uploads        int64 // segment objects stored (a retry stores a new one)
+	UploadedBytes  int64 // their bytes
+	Commits        int64 // manifest commits: appended segments and StartAt moves
+	CommitFailures int64 // manifest commits that failed (each also counts in Failures)
+	Failures       int64 // uploads that failed and were scheduled for a retry
+	Stopped        int64 // partitions stopped for good (fenced or broken)
+	Swept          int64 // orphan objects Sweep deleted
 }
 
 // An Uploader moves the sealed segments of its partitions into the bucket:
@@ -146,7 +148,7 @@ type Uploader struct {
 	log  *slog.Logger
 	wake chan struct{} // capacity 1: Run's loop has something to look at
 
-	uploads, commits, failures, stopped, swept atomic.Int64
+	uploads, uploadedBytes, commits, commitFailures, failures, stopped, swept atomic.Int64
 
 	mu       sync.Mutex // guards below and the guarded fields of every uploadPartition
 	parts    map[string]*uploadPartition
@@ -306,11 +308,13 @@ func (u *Uploader) Status(prefix string) (PartitionStatus, bool) {
 // Stats returns the Uploader's counters.
 func (u *Uploader) Stats() UploaderStats {
 	return UploaderStats{
-		Uploads:  u.uploads.Load(),
-		Commits:  u.commits.Load(),
-		Failures: u.failures.Load(),
-		Stopped:  u.stopped.Load(),
-		Swept:    u.swept.Load(),
+		Uploads:        u.uploads.Load(),
+		UploadedBytes:  u.uploadedBytes.Load(),
+		Commits:        u.commits.Load(),
+		CommitFailures: u.commitFailures.Load(),
+		Failures:       u.failures.Load(),
+		Stopped:        u.stopped.Load(),
+		Swept:          u.swept.Load(),
 	}
 }
 
@@ -626,6 +630,7 @@ func (u *Uploader) put(ctx context.Context, key string, obj []byte, f Footer) er
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	u.uploads.Add(1)
+	u.uploadedBytes.Add(int64(len(obj)))
 	if err := u.failpoint(FailpointAfterPut); err != nil {
 		return err
 	}
@@ -656,6 +661,7 @@ func (u *Uploader) put(ctx context.Context, key string, obj []byte, f Footer) er
 // it landed.
 func (u *Uploader) commit(ctx context.Context, p *uploadPartition, e Entry) (bool, error) {
 	if err := p.w.Append(ctx, e); err != nil {
+		u.commitFailures.Add(1)
 		if !errors.Is(err, ErrNotContiguous) && !errors.Is(err, ErrFenced) {
 			u.setPending(p, &e)
 		} else {
@@ -665,7 +671,7 @@ func (u *Uploader) commit(ctx context.Context, p *uploadPartition, e Entry) (boo
 	}
 	u.setPending(p, nil)
 	u.commits.Add(1)
-	u.log.Debug("segment uploaded", "prefix", p.prefix, "base", e.BaseOffset, "end", e.EndOffset, "bytes", e.SizeBytes, "key", e.Key)
+	u.log.Info("segment uploaded", "prefix", p.prefix, "base", e.BaseOffset, "end", e.EndOffset, "bytes", e.SizeBytes, "key", e.Key)
 	if err := u.failpoint(FailpointAfterCommit); err != nil {
 		return false, err
 	}
