@@ -64,6 +64,9 @@ type Broker struct {
 	// resolving an offset to the local tier and reading it.
 	afterResolve func(p *partition, offset int64, r resolution)
 
+	metrics *metrics
+	started time.Time // when Open began; cost request counts start here
+
 	ready          atomic.Bool
 	waitingFetches atomic.Int64 // long-poll fetches now waiting for appends
 
@@ -94,7 +97,12 @@ type TierStatus struct {
 	RemoteEndOffset int64 `json:"remoteEndOffset"`
 	LocalSegments   int   `json:"localSegments"`
 	RemoteSegments  int   `json:"remoteSegments"` // segments in the manifest
+	RemoteBytes     int64 `json:"remoteBytes"`    // their object bytes
 	UploadLagBytes  int64 `json:"uploadLagBytes"` // sealed bytes not yet uploaded
+	// UploadLagSeconds is how long the oldest record not yet in the bucket
+	// has waited (since this process appended it; 0 when everything is
+	// uploaded).
+	UploadLagSeconds float64 `json:"uploadLagSeconds"`
 }
 
 // Open recovers the broker in cfg.DataDir — the topic metadata and every
@@ -106,6 +114,7 @@ func Open(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		return nil, err
 	}
 	b := &Broker{
+		started: time.Now(),
 		budget:  localBudget{limit: cfg.LocalBudgetBytes},
 		cfg:     cfg,
 		logger:  cfg.Logger,
@@ -113,6 +122,7 @@ func Open(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		quit:    make(chan struct{}),
 		runDone: make(chan struct{}),
 	}
+	b.metrics = newMetrics(b)
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("open broker: %w", err)
 	}
@@ -136,7 +146,7 @@ func Open(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		}
 	}
 
-	if b.tiers, err = openTiers(ctx, &b.cfg); err != nil {
+	if b.tiers, err = openTiers(ctx, &b.cfg, b.metrics.observeBucket); err != nil {
 		return nil, fmt.Errorf("open broker: %w", err)
 	}
 	logCfg := locallog.Config{Fsync: cfg.Fsync, Logger: b.logger, OpenFile: cfg.openFile, RetentionInterval: cfg.RetentionCheckInterval}
@@ -253,6 +263,9 @@ func (cfg *Config) setDefaults() error {
 			return errors.New("broker config: a read-only broker needs a bucket to serve")
 		}
 		cfg.AutoCreateTopics = false
+	}
+	if cfg.Prices == (Prices{}) {
+		cfg.Prices = DefaultPrices
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = DefaultPollInterval
@@ -385,11 +398,14 @@ func (b *Broker) Partitions() []PartitionStatus {
 			}
 			if p.tier != nil {
 				m := p.tier.manifest()
+				segs := p.log.Segments()
 				st.LogStartOffset = logStart(o, m)
 				st.TierStatus = &TierStatus{
-					RemoteEndOffset: m.RemoteEnd,
-					LocalSegments:   len(p.log.Segments()),
-					RemoteSegments:  liveEntries(m),
+					RemoteEndOffset:  m.RemoteEnd,
+					LocalSegments:    len(segs),
+					RemoteSegments:   liveEntries(m),
+					RemoteBytes:      remoteBytes(m),
+					UploadLagSeconds: uploadLagSeconds(segs, m.RemoteEnd, time.Now()),
 				}
 				if us, ok := b.tiers.uploader.Status(p.tier.prefix); ok {
 					st.UploadLagBytes = us.UploadLagBytes

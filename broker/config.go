@@ -31,6 +31,9 @@ type Config struct {
 	// PollInterval is how often a read-only broker reloads the bucket's
 	// topics and manifests; default DefaultPollInterval.
 	PollInterval time.Duration
+	// Prices are the object-store prices of the cost estimate (GET
+	// /v1/cost, strata_cost_* metrics); zero means DefaultPrices.
+	Prices Prices
 	// IdleTimeout closes a connection that has sent nothing and has nothing
 	// in flight for this long, like Kafka's connections.max.idle.ms;
 	// default DefaultIdleTimeout, negative never.

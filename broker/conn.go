@@ -71,6 +71,8 @@ type conn struct {
 
 // inflight is a request whose answer the writer has yet to write.
 type inflight struct {
+	key   int16     // the request's API key
+	at    time.Time // when the request was read
 	corr  int32
 	done  chan struct{} // closed when resp is final; nil if it was at once
 	resp  kmsg.Response // nil: nothing to write (acks=0 produce)
@@ -227,14 +229,16 @@ func (c *conn) handle(frame []byte) (*inflight, bool, error) {
 		return nil, false, fmt.Errorf("client %q: %w", hdr.clientID, err)
 	}
 	rc := &request{requestHeader: hdr, kreq: kreq, at: time.Now(), ctx: c.ctx, pollCtx: c.pollCtx}
+	c.b.metrics.request(hdr.key)
 	rep, err := lookupAPI(hdr.key).handle(c.b, rc)
 	if err != nil {
 		return nil, false, fmt.Errorf("client %q: %s v%d: %w", hdr.clientID, kmsg.NameForKey(hdr.key), hdr.version, err)
 	}
 	if rep.noResponse {
+		c.b.metrics.answered(hdr.key, rc.at)
 		return nil, rep.closeConn, nil
 	}
-	in := &inflight{corr: hdr.corr, resp: rep.resp}
+	in := &inflight{key: hdr.key, at: rc.at, corr: hdr.corr, resp: rep.resp}
 	if rep.finish != nil {
 		in.done = make(chan struct{})
 		c.waiters.Add(1)
@@ -323,6 +327,9 @@ func (c *conn) writeLoop() {
 		if _, err := w.Write(buf); err != nil {
 			c.abort()
 			return
+		}
+		if !in.at.IsZero() {
+			c.b.metrics.answered(in.key, in.at)
 		}
 		if in.fetch {
 			// Written (or buffered, at most writeBufSize of it): the

@@ -135,10 +135,10 @@ func TestStalledAndIdleConnectionsAreClosed(t *testing.T) {
 		c.RequestTimeout = 200 * time.Millisecond
 		c.IdleTimeout = 400 * time.Millisecond
 	})
+	start := time.Now() // before the broker can start either clock
 	stalled := dialRaw(t, tb.Addr())
 	stalled.write(append(binary.BigEndian.AppendUint32(nil, 50<<20), header(18, 0, 1)...))
 	idle := dialRaw(t, tb.Addr())
-	start := time.Now()
 	stalled.expectClosed()
 	if d := time.Since(start); d < 200*time.Millisecond {
 		t.Errorf("stalled connection closed after %v, before its request timeout", d)

@@ -229,6 +229,7 @@ func (b *Broker) fillPartition(ctx context.Context, ft *fetchTarget, isolation i
 	if ft.err != nil {
 		rp.ErrorCode = errorCode(ft.err)
 		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
+		b.metrics.fetchFailed(ft.err)
 		return 0, ft.err
 	}
 	data, offs, err := b.readPartition(ctx, ft.p, ft.offset, ft.maxBytes, budget, minOne)
@@ -236,8 +237,10 @@ func (b *Broker) fillPartition(ctx context.Context, ft *fetchTarget, isolation i
 	// No transactions: everything below the high watermark is stable.
 	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = offs.HighWatermark, offs.HighWatermark, offs.LogStart
 	if err != nil {
+		b.metrics.fetchFailed(err)
 		return 0, err
 	}
+	b.metrics.fetchBytes.Add(float64(len(data)))
 	if isolation == 1 {
 		rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 	}

@@ -172,6 +172,10 @@ func (b *Broker) appendBatch(t *topic, p *partition, records []byte) (locallog.A
 		return res, fmt.Errorf("%s[%d]: %w", t.name, p.index, storageErr(err))
 	}
 	b.appended(p, len(records))
+	if !res.Duplicate {
+		b.metrics.produceBytes.Add(float64(len(records)))
+		b.metrics.produceRecords.Add(float64(res.LastOffset - res.BaseOffset + 1))
+	}
 	return res, nil
 }
 

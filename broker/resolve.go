@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/strata-io/strata/batch"
 	"github.com/strata-io/strata/locallog"
@@ -86,6 +87,30 @@ func liveEntries(m *tiering.Manifest) int {
 		n += c.Count
 	}
 	return n
+}
+
+// remoteBytes is the object bytes of m's segments.
+func remoteBytes(m *tiering.Manifest) int64 {
+	var n int64
+	for _, c := range m.Chunks {
+		n += c.Bytes
+	}
+	for _, e := range m.Tail {
+		n += e.SizeBytes
+	}
+	return n
+}
+
+// uploadLagSeconds is the age of the oldest record of segs at or above
+// remoteEnd, by when this process appended it; 0 if there is none (or it
+// was recovered, not appended, by this process).
+func uploadLagSeconds(segs []locallog.SegmentInfo, remoteEnd int64, now time.Time) float64 {
+	for _, s := range segs {
+		if s.EndOffset > remoteEnd && s.SizeBytes > 0 && !s.FirstAppend.IsZero() {
+			return now.Sub(s.FirstAppend).Seconds()
+		}
+	}
+	return 0
 }
 
 // readAt answers one partition of a fetch at offset from the one segment

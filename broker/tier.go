@@ -49,7 +49,7 @@ func (t *partitionTier) manifest() *tiering.Manifest {
 
 // openTiers opens the bucket of cfg.Bucket and the shared remote-tier
 // machinery, or returns nil when tiering is off.
-func openTiers(ctx context.Context, cfg *Config) (*tiers, error) {
+func openTiers(ctx context.Context, cfg *Config, obs objectstore.Observer) (*tiers, error) {
 	if cfg.Bucket == "" {
 		return nil, nil
 	}
@@ -60,7 +60,7 @@ func openTiers(ctx context.Context, cfg *Config) (*tiers, error) {
 	if cfg.wrapBucket != nil {
 		bare = cfg.wrapBucket(bare)
 	}
-	bucket := objectstore.WithRetry(bare, objectstore.RetryConfig{})
+	bucket := objectstore.WithRetry(objectstore.Observe(bare, obs), objectstore.RetryConfig{})
 	c := cache.New(DefaultCacheBytes)
 	return &tiers{
 		bucket:   bucket,
