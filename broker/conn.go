@@ -37,6 +37,7 @@ const (
 type conn struct {
 	b      *Broker
 	nc     net.Conn
+	host   string // the client's IP, as group members report it
 	logger *slog.Logger
 
 	// The connection's contexts live as long as it does (like net/http's
@@ -64,9 +65,14 @@ type inflight struct {
 func newConn(base context.Context, b *Broker, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(base)
 	pollCtx, stopPolls := context.WithCancel(ctx)
+	host := nc.RemoteAddr().String()
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
 	return &conn{
 		b:         b,
 		nc:        nc,
+		host:      "/" + host,
 		logger:    b.logger.With("remote", nc.RemoteAddr().String()),
 		ctx:       ctx,
 		cancel:    cancel,
@@ -166,7 +172,7 @@ func (c *conn) handle(frame []byte) (*inflight, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("client %q: %w", hdr.clientID, err)
 	}
-	rc := &request{requestHeader: hdr, kreq: kreq, at: time.Now(), ctx: c.ctx, pollCtx: c.pollCtx}
+	rc := &request{requestHeader: hdr, kreq: kreq, at: time.Now(), host: c.host, ctx: c.ctx, pollCtx: c.pollCtx}
 	rep, err := lookupAPI(hdr.key).handle(c.b, rc)
 	if err != nil {
 		return nil, false, fmt.Errorf("client %q: %s v%d: %w", hdr.clientID, kmsg.NameForKey(hdr.key), hdr.version, err)

@@ -35,6 +35,21 @@ var (
 	errRebootstrap             = errors.New("cluster or node ID is not this broker's")
 	errFetchSessionNotFound    = errors.New("fetch sessions are not supported")
 	errStorage                 = errors.New("local storage error")
+	// Group coordinator errors, named as Kafka names them.
+	errInvalidGroupID            = errors.New("invalid group id")
+	errInvalidSessionTimeout     = errors.New("invalid session timeout")
+	errInconsistentGroupProtocol = errors.New("inconsistent group protocol")
+	errUnknownMemberID           = errors.New("unknown member id")
+	errMemberIDRequired          = errors.New("member id required")
+	errFencedInstanceID          = errors.New("fenced instance id")
+	errIllegalGeneration         = errors.New("illegal generation")
+	errRebalanceInProgress       = errors.New("rebalance in progress")
+	errNonEmptyGroup             = errors.New("group is not empty")
+	errGroupIDNotFound           = errors.New("group id not found")
+	errGroupSubscribedToTopic    = errors.New("group is subscribed to the topic")
+	errOffsetMetadataTooLarge    = errors.New("offset metadata too large")
+	errNotCoordinator            = errors.New("not the coordinator")
+	errCoordinatorNotAvailable   = errors.New("coordinator not available")
 	// errRemoteStorage: the remote tier could not serve a read (a missing or
 	// corrupt object, the bucket unavailable). Retriable: the consumer
 	// stays at its offset.
@@ -69,6 +84,20 @@ var errorCodes = []struct {
 	{errUnsupportedEndpointType, kerr.UnsupportedEndpointType.Code},
 	{errRebootstrap, kerr.RebootstrapRequired.Code},
 	{errFetchSessionNotFound, kerr.FetchSessionIDNotFound.Code},
+	{errInvalidGroupID, kerr.InvalidGroupID.Code},
+	{errInvalidSessionTimeout, kerr.InvalidSessionTimeout.Code},
+	{errInconsistentGroupProtocol, kerr.InconsistentGroupProtocol.Code},
+	{errUnknownMemberID, kerr.UnknownMemberID.Code},
+	{errMemberIDRequired, kerr.MemberIDRequired.Code},
+	{errFencedInstanceID, kerr.FencedInstanceID.Code},
+	{errIllegalGeneration, kerr.IllegalGeneration.Code},
+	{errRebalanceInProgress, kerr.RebalanceInProgress.Code},
+	{errNonEmptyGroup, kerr.NonEmptyGroup.Code},
+	{errGroupIDNotFound, kerr.GroupIDNotFound.Code},
+	{errGroupSubscribedToTopic, kerr.GroupSubscribedToTopic.Code},
+	{errOffsetMetadataTooLarge, kerr.OffsetMetadataTooLarge.Code},
+	{errNotCoordinator, kerr.NotCoordinator.Code},
+	{errCoordinatorNotAvailable, kerr.CoordinatorNotAvailable.Code},
 
 	{batch.ErrInvalidRecord, kerr.InvalidRecord.Code},
 	{batch.ErrCorrupt, kerr.CorruptMessage.Code},
