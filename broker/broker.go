@@ -41,6 +41,7 @@ type Broker struct {
 	log       *locallog.Log
 	tiers     *tiers   // nil when tiering is off
 	tierNames sync.Map // local partition name → its tiering prefix, for onSeal
+	groups    *coordinator
 	budget    localBudget
 	ln        net.Listener
 	dirLock   *os.File
@@ -179,6 +180,9 @@ func Open(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		}
 	}
 	b.pidNext, b.pidBlockEnd = meta.ProducerIDBlockEnd, meta.ProducerIDBlockEnd
+	if err := b.openGroups(ctx); err != nil {
+		return nil, fmt.Errorf("open broker: groups: %w", err)
+	}
 	var topics map[string]*topic
 	if cfg.ReadOnly {
 		topics, err = b.openReadOnly(ctx)
@@ -248,6 +252,21 @@ func (cfg *Config) setDefaults() error {
 	if cfg.OrphanAge <= 0 {
 		cfg.OrphanAge = DefaultOrphanAge
 	}
+	if cfg.OffsetsRetention <= 0 {
+		cfg.OffsetsRetention = DefaultOffsetsRetention
+	}
+	if cfg.offsetsRetentionCheck <= 0 {
+		cfg.offsetsRetentionCheck = DefaultOffsetsRetentionCheck
+	}
+	if cfg.GroupInitialRebalanceDelay == 0 {
+		cfg.GroupInitialRebalanceDelay = DefaultGroupInitialRebalanceDelay
+	}
+	if cfg.GroupMinSessionTimeout <= 0 {
+		cfg.GroupMinSessionTimeout = DefaultGroupMinSessionTimeout
+	}
+	if cfg.GroupMaxSessionTimeout <= 0 {
+		cfg.GroupMaxSessionTimeout = DefaultGroupMaxSessionTimeout
+	}
 	switch {
 	case cfg.DefaultPartitions < 1 || cfg.DefaultPartitions > maxPartitions:
 		return fmt.Errorf("broker config: default partitions %d, want 1 to %d", cfg.DefaultPartitions, maxPartitions)
@@ -257,6 +276,8 @@ func (cfg *Config) setDefaults() error {
 		return fmt.Errorf("broker config: segment.ms %v, want at least 1ms", cfg.SegmentMs)
 	case cfg.MaxRequestBytes < minRequestHeader:
 		return fmt.Errorf("broker config: max request bytes %d is too small", cfg.MaxRequestBytes)
+	case cfg.GroupMinSessionTimeout > cfg.GroupMaxSessionTimeout:
+		return fmt.Errorf("broker config: group session timeouts: minimum %v above maximum %v", cfg.GroupMinSessionTimeout, cfg.GroupMaxSessionTimeout)
 	}
 	if cfg.ReadOnly {
 		if cfg.Bucket == "" {
@@ -461,6 +482,11 @@ func (b *Broker) Run(ctx context.Context) error {
 		go func() { b.runRemoteRetention(tierCtx); tierDone <- nil }()
 		go func() { b.runSweep(tierCtx); tierDone <- nil }()
 	}
+	// The groups' bucket writer and offset expiry stop with the uploader:
+	// after the connections, so that the last commits reach the bucket.
+	groupsDone := make(chan struct{}, 2)
+	go func() { b.groups.store.run(tierCtx); groupsDone <- struct{}{} }()
+	go func() { b.runOffsetExpiry(tierCtx); groupsDone <- struct{}{} }()
 	stopAccept := make(chan struct{})
 	acceptDone := make(chan error, 1)
 	go func() { acceptDone <- b.acceptLoop(context.WithoutCancel(ctx), stopAccept) }()
@@ -493,6 +519,9 @@ func (b *Broker) Run(ctx context.Context) error {
 	}
 	b.drainConns()
 	stopTier()
+	b.groups.close()
+	<-groupsDone
+	<-groupsDone
 	if tierRuns > 0 {
 		for range tierRuns {
 			if err := <-tierDone; err != nil {
@@ -609,6 +638,9 @@ func (b *Broker) closeResources() error {
 		var errs []error
 		if b.ln != nil {
 			_ = b.ln.Close()
+		}
+		if b.groups != nil {
+			b.groups.close()
 		}
 		if b.log != nil {
 			if err := b.log.Close(); err != nil {

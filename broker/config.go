@@ -79,6 +79,23 @@ type Config struct {
 	// broker and the bucket.
 	OrphanAge time.Duration
 
+	// OffsetsRetention is offsets.retention.minutes: how long the committed
+	// offsets of a group without members are kept (counted from when the
+	// group became empty, or from the commit for a group that only stores
+	// offsets). Zero means DefaultOffsetsRetention.
+	OffsetsRetention time.Duration
+	// GroupInitialRebalanceDelay is group.initial.rebalance.delay.ms: how
+	// long the first join of an empty group waits for more members. Zero
+	// means DefaultGroupInitialRebalanceDelay; negative means none.
+	GroupInitialRebalanceDelay time.Duration
+	// GroupMinSessionTimeout and GroupMaxSessionTimeout bound the session
+	// timeouts members may ask for; zero means Kafka's defaults, 6s and 30m.
+	GroupMinSessionTimeout time.Duration
+	GroupMaxSessionTimeout time.Duration
+
+	// offsetsRetentionCheck, when set (by tests), is how often expired
+	// offsets are looked for; default DefaultOffsetsRetentionCheck.
+	offsetsRetentionCheck time.Duration
 	// openFile, when set (by tests), opens the local log's segment files.
 	openFile locallog.OpenFileFunc
 	// wrapBucket, when set (by tests), wraps the remote tier's bucket
@@ -113,4 +130,15 @@ const (
 	DefaultOrphanAge              = time.Hour
 	// DefaultCacheBytes bounds the read cache of remote segment bytes.
 	DefaultCacheBytes = 256 << 20
+)
+
+// Group coordinator defaults, Kafka's: offsets.retention.minutes (7 days),
+// offsets.retention.check.interval.ms, group.initial.rebalance.delay.ms,
+// group.min.session.timeout.ms and group.max.session.timeout.ms.
+const (
+	DefaultOffsetsRetention           = 7 * 24 * time.Hour
+	DefaultOffsetsRetentionCheck      = 10 * time.Minute
+	DefaultGroupInitialRebalanceDelay = 3 * time.Second
+	DefaultGroupMinSessionTimeout     = 6 * time.Second
+	DefaultGroupMaxSessionTimeout     = 30 * time.Minute
 )

@@ -53,6 +53,7 @@ var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeB
 type conn struct {
 	b      *Broker
 	nc     net.Conn
+	host   string // the client's IP, as group members report it
 	logger *slog.Logger
 
 	// The connection's contexts live as long as it does (like net/http's
@@ -84,9 +85,14 @@ type inflight struct {
 func newConn(base context.Context, b *Broker, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(base)
 	pollCtx, stopPolls := context.WithCancel(ctx)
+	host := nc.RemoteAddr().String()
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
 	return &conn{
 		b:          b,
 		nc:         nc,
+		host:       "/" + host,
 		logger:     b.logger.With("remote", nc.RemoteAddr().String()),
 		ctx:        ctx,
 		cancel:     cancel,
@@ -228,7 +234,7 @@ func (c *conn) handle(frame []byte) (*inflight, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("client %q: %w", hdr.clientID, err)
 	}
-	rc := &request{requestHeader: hdr, kreq: kreq, at: time.Now(), ctx: c.ctx, pollCtx: c.pollCtx}
+	rc := &request{requestHeader: hdr, kreq: kreq, at: time.Now(), host: c.host, ctx: c.ctx, pollCtx: c.pollCtx}
 	c.b.metrics.request(hdr.key)
 	rep, err := lookupAPI(hdr.key).handle(c.b, rc)
 	if err != nil {

@@ -1,6 +1,7 @@
 // Package broker is Strata's Kafka side: the listener, client connections,
 // request decoding and routing (franz-go kmsg), one handler per API
-// (produce.go, fetch.go, …), the topic metadata store and producer IDs. It
+// (produce.go, fetch.go, …), the topic metadata store, the group
+// coordinator and producer IDs. It
 // serves every partition from the local log (package locallog) and, with
 // Config.Bucket set, from the remote tier (package tiering). It may import
 // locallog, batch, tiering, index, cache and objectstore; nothing below it
@@ -77,6 +78,23 @@
 // offsets. Deleting a topic stops its uploads but leaves its objects in
 // the bucket, under a topic ID that is never reused.
 //
+// # Consumer groups
+//
+// The group coordinator (group.go) implements Kafka's classic group
+// protocol for every group on this broker (FindCoordinator always answers
+// this broker): JoinGroup, SyncGroup, Heartbeat and LeaveGroup drive each
+// group through Empty, PreparingRebalance, CompletingRebalance and Stable
+// as Kafka's GroupCoordinator does, with static members, session and
+// rebalance timeouts on real-time timers, and Kafka's errors for stale
+// generations, unknown or fenced members and commits during a rebalance.
+// JoinGroup and a follower's SyncGroup wait in their reply's finish.
+// Committed offsets and the last Stable generation of each group are kept
+// in DataDir/groups (one fsynced file per group, written before a commit
+// is answered) and, with a bucket, copied behind to
+// groups/<hex group id>/group.json (group_store.go), from which a data
+// directory without a groups directory is rebuilt at Open. Offsets of
+// groups without members expire after Config.OffsetsRetention.
+//
 // # Lock order
 //
 //  1. Broker.adminMu — metadata changes and their persistence, producer-ID
@@ -85,5 +103,8 @@
 //     and locallog's own locks, taken inside their calls.
 //
 // Broker.connMu (the connection set) and Broker.stateMu (Run/Close state)
-// are leaves: nothing else is taken while holding them.
+// are leaves: nothing else is taken while holding them. So are the group
+// coordinator's locks, which are taken apart from the above: a group's
+// group.mu (held across that group's file writes), then, as a leaf,
+// coordinator.mu (the map of groups) or groupStore.mu (the bucket queue).
 package broker

@@ -35,9 +35,21 @@ var (
 	errRebootstrap             = errors.New("cluster or node ID is not this broker's")
 	errFetchSessionNotFound    = errors.New("fetch sessions are not supported")
 	errStorage                 = errors.New("local storage error")
-	// errCoordinatorNotAvailable: a coordinator's state cannot be written
-	// now; the client retries.
-	errCoordinatorNotAvailable = errors.New("coordinator not available")
+	// Group coordinator errors, named as Kafka names them.
+	errInvalidGroupID            = errors.New("invalid group id")
+	errInvalidSessionTimeout     = errors.New("invalid session timeout")
+	errInconsistentGroupProtocol = errors.New("inconsistent group protocol")
+	errUnknownMemberID           = errors.New("unknown member id")
+	errMemberIDRequired          = errors.New("member id required")
+	errFencedInstanceID          = errors.New("fenced instance id")
+	errIllegalGeneration         = errors.New("illegal generation")
+	errRebalanceInProgress       = errors.New("rebalance in progress")
+	errNonEmptyGroup             = errors.New("group is not empty")
+	errGroupIDNotFound           = errors.New("group id not found")
+	errGroupSubscribedToTopic    = errors.New("group is subscribed to the topic")
+	errOffsetMetadataTooLarge    = errors.New("offset metadata too large")
+	errNotCoordinator            = errors.New("not the coordinator")
+	errCoordinatorNotAvailable   = errors.New("coordinator not available")
 	// errReadOnly: a write to a read-only broker. Answered as a missing
 	// permission, which clients do not retry.
 	errReadOnly = errors.New("this broker is read-only: it serves a bucket another broker writes")
@@ -78,6 +90,19 @@ var errorCodes = []struct {
 	{errUnsupportedEndpointType, kerr.UnsupportedEndpointType.Code},
 	{errRebootstrap, kerr.RebootstrapRequired.Code},
 	{errFetchSessionNotFound, kerr.FetchSessionIDNotFound.Code},
+	{errInvalidGroupID, kerr.InvalidGroupID.Code},
+	{errInvalidSessionTimeout, kerr.InvalidSessionTimeout.Code},
+	{errInconsistentGroupProtocol, kerr.InconsistentGroupProtocol.Code},
+	{errUnknownMemberID, kerr.UnknownMemberID.Code},
+	{errMemberIDRequired, kerr.MemberIDRequired.Code},
+	{errFencedInstanceID, kerr.FencedInstanceID.Code},
+	{errIllegalGeneration, kerr.IllegalGeneration.Code},
+	{errRebalanceInProgress, kerr.RebalanceInProgress.Code},
+	{errNonEmptyGroup, kerr.NonEmptyGroup.Code},
+	{errGroupIDNotFound, kerr.GroupIDNotFound.Code},
+	{errGroupSubscribedToTopic, kerr.GroupSubscribedToTopic.Code},
+	{errOffsetMetadataTooLarge, kerr.OffsetMetadataTooLarge.Code},
+	{errNotCoordinator, kerr.NotCoordinator.Code},
 	{errCoordinatorNotAvailable, kerr.CoordinatorNotAvailable.Code},
 	{errClusterReadOnly, kerr.ClusterAuthorizationFailed.Code},
 	{errReadOnly, kerr.TopicAuthorizationFailed.Code},

@@ -24,19 +24,7 @@ func TestMetaFormatGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "meta_v1.json")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run with -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("encoding changed; if on purpose, bump metaVersion and run with -update:\n%s", got)
-	}
+	want := checkGolden(t, "meta_v1.json", got, "metaVersion")
 	back, err := decodeMeta(want)
 	if err != nil {
 		t.Fatal(err)
@@ -101,4 +89,25 @@ func TestOpenRemovesOrphansAndLocksDir(t *testing.T) {
 	if err := tb.Run(context.Background()); err == nil {
 		t.Fatal("Run after Close succeeded")
 	}
+}
+
+// checkGolden compares got with testdata/name, which -update rewrites, and
+// returns the golden bytes. A difference fails the test, telling to bump
+// the format's version constant if the change is on purpose.
+func checkGolden(t *testing.T, name string, got []byte, versionConst string) []byte {
+	t.Helper()
+	golden := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("encoding changed; if on purpose, bump %s and run with -update:\n%s", versionConst, got)
+	}
+	return want
 }

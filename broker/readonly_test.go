@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -129,6 +130,21 @@ func TestReadOnlyBrokerFollowsTheBucket(t *testing.T) {
 	}
 	if resp, err := r.admin().CreateTopic(ctx, 1, -1, nil, "new"); err == nil && !errors.Is(resp.Err, kerr.TopicAuthorizationFailed) {
 		t.Errorf("CreateTopics on a read-only broker: %v", resp.Err)
+	}
+
+	// Consumer groups work, with their offsets kept locally only (the
+	// bucket fails the test on any write).
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: topic, Partition: 0, At: 150, LeaderEpoch: -1})
+	if _, err := r.admin().CommitOffsets(ctx, "readers", offs); err != nil {
+		t.Fatalf("commit offsets on a read-only broker: %v", err)
+	}
+	got, err := r.admin().FetchOffsets(ctx, "readers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := got.Lookup(topic, 0); !ok || o.At != 150 {
+		t.Fatalf("committed offset on a read-only broker: %+v", o)
 	}
 
 	// Topics made and deleted on the writer are followed.

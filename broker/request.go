@@ -176,6 +176,7 @@ type request struct {
 	requestHeader
 	kreq kmsg.Request
 	at   time.Time // when the frame was read; fetch MaxWait counts from here
+	host string    // the client's address as Kafka reports it ("/127.0.0.1")
 
 	// ctx ends when the connection is torn down; waits for durability use
 	// it. pollCtx also ends when the broker starts shutting down, so that

@@ -72,6 +72,19 @@ func seedRequests() map[string][]byte {
 				r.Topics = append(r.Topics, withConfig(ctTopic("seed", 3, 1), "retention.ms", "1000"))
 			case *kmsg.ListOffsetsRequest:
 				*r = *listOffsetsRequest(v, "seed", -1, 1000)
+			case *kmsg.JoinGroupRequest:
+				*r = *joinRequestFor("seed", "seed-member", true)
+				r.Version = v
+			case *kmsg.OffsetCommitRequest:
+				*r = *commitRequestFor("seed", 42)
+				r.Version = v
+			case *kmsg.OffsetFetchRequest:
+				rt := kmsg.NewOffsetFetchRequestTopic()
+				rt.Topic, rt.Partitions = "sweep", []int32{0, 1}
+				r.Group, r.Topics = "seed", append(r.Topics, rt)
+				rg := kmsg.NewOffsetFetchRequestGroup()
+				rg.Group = "seed"
+				r.Groups = append(r.Groups, rg)
 			}
 			name := fmt.Sprintf("%02d-%s-v%d.bin", a.key, kmsg.NameForKey(a.key), v)
 			out[name] = f.AppendRequest(nil, req, int32(a.key)*100+int32(v))

@@ -25,6 +25,15 @@ type api struct {
 //	  1  Fetch                     4-18     long poll; no fetch sessions (SessionID 0); topic IDs v13+
 //	  2  ListOffsets               1-11     -1 latest, -2 earliest, -3 max timestamp, -4 local start, by timestamp
 //	  3  Metadata                  0-13     topic IDs v10+; auto-creates topics when enabled
+//	  8  OffsetCommit              0-9      offsets fsynced locally, then copied to the bucket
+//	  9  OffsetFetch               0-9      several groups in one request v8+
+//	 10  FindCoordinator           0-6      always this broker; group keys only; batched keys v4+
+//	 11  JoinGroup                 0-9      MEMBER_ID_REQUIRED v4+; static members v5+; SkipAssignment v9
+//	 12  Heartbeat                 0-4
+//	 13  LeaveGroup                0-5      batch leave v3+
+//	 14  SyncGroup                 0-5
+//	 15  DescribeGroups            0-5
+//	 16  ListGroups                0-5      state filter v4+, type filter v5+
 //	 18  ApiVersions               0-5      unknown versions answered in v0 with UNSUPPORTED_VERSION (KIP-511)
 //	 19  CreateTopics              2-7      validate_only; replication factor -1 or 1
 //	 20  DeleteTopics              1-6      by name, or by topic ID on v6+
@@ -34,7 +43,9 @@ type api struct {
 //	 32  DescribeConfigs           1-4      topic configs; broker resource: a short read-only list
 //	 33  AlterConfigs              0-2      topic configs
 //	 37  CreatePartitions          0-3
+//	 42  DeleteGroups              0-2      empty groups only
 //	 44  IncrementalAlterConfigs   0-1      topic configs
+//	 47  OffsetDelete              0        not for topics the group subscribes to
 //	 60  DescribeCluster           0-2
 //
 // The table is filled in init because ApiVersions, one of its handlers,
@@ -47,10 +58,21 @@ func init() {
 		{int16(kmsg.Fetch), 4, 18, (*Broker).handleFetch},
 		{int16(kmsg.ListOffsets), 1, 11, (*Broker).handleListOffsets},
 		{int16(kmsg.Metadata), 0, 13, (*Broker).handleMetadata},
+		{int16(kmsg.OffsetCommit), 0, 9, (*Broker).handleOffsetCommit},
+		{int16(kmsg.OffsetFetch), 0, 9, (*Broker).handleOffsetFetch},
+		{int16(kmsg.FindCoordinator), 0, 6, (*Broker).handleFindCoordinator},
+		{int16(kmsg.JoinGroup), 0, 9, (*Broker).handleJoinGroup},
+		{int16(kmsg.Heartbeat), 0, 4, (*Broker).handleHeartbeat},
+		{int16(kmsg.LeaveGroup), 0, 5, (*Broker).handleLeaveGroup},
+		{int16(kmsg.SyncGroup), 0, 5, (*Broker).handleSyncGroup},
+		{int16(kmsg.DescribeGroups), 0, 5, (*Broker).handleDescribeGroups},
+		{int16(kmsg.ListGroups), 0, 5, (*Broker).handleListGroups},
 		{int16(kmsg.ApiVersions), 0, 5, (*Broker).handleApiVersions},
 		{int16(kmsg.CreateTopics), 2, 7, (*Broker).handleCreateTopics},
 		{int16(kmsg.DeleteTopics), 1, 6, (*Broker).handleDeleteTopics},
 		{int16(kmsg.DeleteRecords), 0, 2, (*Broker).handleDeleteRecords},
+		{int16(kmsg.DeleteGroups), 0, 2, (*Broker).handleDeleteGroups},
+		{int16(kmsg.OffsetDelete), 0, 0, (*Broker).handleOffsetDelete},
 		{int16(kmsg.InitProducerID), 0, 5, (*Broker).handleInitProducerID},
 		{int16(kmsg.OffsetForLeaderEpoch), 2, 4, (*Broker).handleOffsetForLeaderEpoch},
 		{int16(kmsg.DescribeConfigs), 1, 4, (*Broker).handleDescribeConfigs},

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -12,12 +13,14 @@ import (
 // every API that ApiVersions advertises, decodes the answer at that
 // version and checks it succeeded.
 func TestEveryAdvertisedVersion(t *testing.T) {
-	tb := startBroker(t)
+	tb := startBroker(t, groupOpts)
 	tb.createTopic("sweep", 1, nil)
 	tb.createTopic("sweep-grow", 1, nil)
 	topicID := tb.topics().byName["sweep"].id
 	rc := dialRaw(t, tb.Addr())
 	var produced int64
+	setup := dialRaw(t, tb.Addr())
+	g := groupSweep{t: t, c: setup}
 
 	type check func(kmsg.Response) error
 	cases := map[kmsg.Key]func(v int16) (kmsg.Request, check){
@@ -201,6 +204,170 @@ func TestEveryAdvertisedVersion(t *testing.T) {
 				return nil
 			}
 		},
+		kmsg.OffsetCommit: func(v int16) (kmsg.Request, check) {
+			return commitRequestFor("sweep-commit", int64(v)), func(r kmsg.Response) error {
+				if c := r.(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode; c != 0 {
+					return fmt.Errorf("error %d", c)
+				}
+				return nil
+			}
+		},
+		kmsg.OffsetFetch: func(v int16) (kmsg.Request, check) {
+			req := kmsg.NewPtrOffsetFetchRequest()
+			if v < 8 {
+				req.Group = "sweep-commit"
+				rt := kmsg.NewOffsetFetchRequestTopic()
+				rt.Topic, rt.Partitions = "sweep", []int32{0}
+				req.Topics = append(req.Topics, rt)
+			} else {
+				for _, group := range []string{"sweep-commit", "sweep-none"} {
+					rg := kmsg.NewOffsetFetchRequestGroup()
+					rg.Group = group
+					rt := kmsg.NewOffsetFetchRequestGroupTopic()
+					rt.Topic, rt.Partitions = "sweep", []int32{0}
+					rg.Topics = append(rg.Topics, rt)
+					req.Groups = append(req.Groups, rg)
+				}
+			}
+			return req, func(r kmsg.Response) error {
+				resp := r.(*kmsg.OffsetFetchResponse)
+				if v < 8 {
+					p := resp.Topics[0].Partitions[0]
+					if resp.ErrorCode != 0 || p.ErrorCode != 0 || p.Offset != 9 {
+						return fmt.Errorf("error %d/%d offset %d, want 9", resp.ErrorCode, p.ErrorCode, p.Offset)
+					}
+					return nil
+				}
+				if len(resp.Groups) != 2 || resp.Groups[0].Topics[0].Partitions[0].Offset != 9 || resp.Groups[1].Topics[0].Partitions[0].Offset != -1 {
+					return fmt.Errorf("%+v", resp.Groups)
+				}
+				return nil
+			}
+		},
+		kmsg.FindCoordinator: func(v int16) (kmsg.Request, check) {
+			req := kmsg.NewPtrFindCoordinatorRequest()
+			req.CoordinatorKey, req.CoordinatorKeys = "sweep", []string{"sweep-a", "sweep-b"}
+			return req, func(r kmsg.Response) error {
+				resp := r.(*kmsg.FindCoordinatorResponse)
+				if v < 4 {
+					if resp.ErrorCode != 0 || resp.NodeID != tb.nodeID || resp.Port != tb.port {
+						return fmt.Errorf("%+v", resp)
+					}
+					return nil
+				}
+				if len(resp.Coordinators) != 2 || resp.Coordinators[1].Key != "sweep-b" || resp.Coordinators[1].ErrorCode != 0 || resp.Coordinators[1].Port != tb.port {
+					return fmt.Errorf("%+v", resp.Coordinators)
+				}
+				return nil
+			}
+		},
+		kmsg.JoinGroup: func(v int16) (kmsg.Request, check) {
+			req := joinRequestFor(fmt.Sprintf("sweep-join-%d", v), "", v >= 5)
+			return req, func(r kmsg.Response) error {
+				resp := r.(*kmsg.JoinGroupResponse)
+				if v == 4 {
+					// KIP-394: a dynamic member learns its id first.
+					if resp.ErrorCode != kerr.MemberIDRequired.Code || resp.MemberID == "" {
+						return fmt.Errorf("error %d member %q, want MEMBER_ID_REQUIRED with an id", resp.ErrorCode, resp.MemberID)
+					}
+					return nil
+				}
+				if resp.ErrorCode != 0 || resp.Generation != 1 || resp.LeaderID != resp.MemberID || len(resp.Members) != 1 {
+					return fmt.Errorf("%+v", resp)
+				}
+				return nil
+			}
+		},
+		kmsg.SyncGroup: func(v int16) (kmsg.Request, check) {
+			join := g.join(fmt.Sprintf("sweep-sync-%d", v))
+			return g.syncRequest(join), func(r kmsg.Response) error {
+				resp := r.(*kmsg.SyncGroupResponse)
+				if resp.ErrorCode != 0 || string(resp.MemberAssignment) != "assigned" {
+					return fmt.Errorf("%+v", resp)
+				}
+				return nil
+			}
+		},
+		kmsg.Heartbeat: func(v int16) (kmsg.Request, check) {
+			join := g.stable(fmt.Sprintf("sweep-hb-%d", v))
+			req := kmsg.NewPtrHeartbeatRequest()
+			req.Group, req.MemberID, req.Generation = join.group, join.MemberID, join.Generation
+			return req, func(r kmsg.Response) error {
+				if c := r.(*kmsg.HeartbeatResponse).ErrorCode; c != 0 {
+					return fmt.Errorf("error %d", c)
+				}
+				return nil
+			}
+		},
+		kmsg.LeaveGroup: func(v int16) (kmsg.Request, check) {
+			join := g.stable(fmt.Sprintf("sweep-leave-%d", v))
+			req := kmsg.NewPtrLeaveGroupRequest()
+			req.Group, req.MemberID = join.group, join.MemberID
+			lm := kmsg.NewLeaveGroupRequestMember()
+			lm.MemberID, lm.InstanceID = join.MemberID, kmsg.StringPtr("sweep-instance")
+			req.Members = append(req.Members, lm)
+			return req, func(r kmsg.Response) error {
+				resp := r.(*kmsg.LeaveGroupResponse)
+				if resp.ErrorCode != 0 || v >= 3 && (len(resp.Members) != 1 || resp.Members[0].ErrorCode != 0) {
+					return fmt.Errorf("%+v", resp)
+				}
+				if st := tb.groups.describe(join.group).state; st != "Empty" {
+					return fmt.Errorf("group %s after the leave", st)
+				}
+				return nil
+			}
+		},
+		kmsg.DescribeGroups: func(v int16) (kmsg.Request, check) {
+			g.stable("sweep-describe")
+			req := kmsg.NewPtrDescribeGroupsRequest()
+			req.Groups = []string{"sweep-describe", "sweep-none"}
+			return req, func(r kmsg.Response) error {
+				gs := r.(*kmsg.DescribeGroupsResponse).Groups
+				if len(gs) != 2 || gs[0].ErrorCode != 0 || gs[0].State != "Stable" || len(gs[0].Members) != 1 ||
+					string(gs[0].Members[0].MemberAssignment) != "assigned" || gs[1].State != "Dead" {
+					return fmt.Errorf("%+v", gs)
+				}
+				return nil
+			}
+		},
+		kmsg.ListGroups: func(v int16) (kmsg.Request, check) {
+			req := kmsg.NewPtrListGroupsRequest()
+			req.StatesFilter = []string{"stable"}
+			return req, func(r kmsg.Response) error {
+				resp := r.(*kmsg.ListGroupsResponse)
+				if resp.ErrorCode != 0 || len(resp.Groups) == 0 {
+					return fmt.Errorf("%+v", resp)
+				}
+				for _, lg := range resp.Groups {
+					if v >= 4 && lg.GroupState != "Stable" {
+						return fmt.Errorf("state filter: %+v", lg)
+					}
+				}
+				return nil
+			}
+		},
+		kmsg.DeleteGroups: func(v int16) (kmsg.Request, check) {
+			group := fmt.Sprintf("sweep-delete-%d", v)
+			g.commit(group)
+			req := kmsg.NewPtrDeleteGroupsRequest()
+			req.Groups = []string{group}
+			return req, func(r kmsg.Response) error {
+				if c := r.(*kmsg.DeleteGroupsResponse).Groups[0].ErrorCode; c != 0 {
+					return fmt.Errorf("error %d", c)
+				}
+				return nil
+			}
+		},
+		kmsg.OffsetDelete: func(v int16) (kmsg.Request, check) {
+			g.commit("sweep-offset-delete")
+			return offsetDeleteRequestFor("sweep-offset-delete"), func(r kmsg.Response) error {
+				resp := r.(*kmsg.OffsetDeleteResponse)
+				if resp.ErrorCode != 0 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+					return fmt.Errorf("%+v", resp)
+				}
+				return nil
+			}
+		},
 		kmsg.DescribeCluster: func(v int16) (kmsg.Request, check) {
 			return kmsg.NewPtrDescribeClusterRequest(), func(r kmsg.Response) error {
 				resp := r.(*kmsg.DescribeClusterResponse)
@@ -225,4 +392,107 @@ func TestEveryAdvertisedVersion(t *testing.T) {
 			}
 		}
 	}
+}
+
+// groupSweep prepares groups for TestEveryAdvertisedVersion on a
+// connection of its own, at fixed versions.
+type groupSweep struct {
+	t *testing.T
+	c *rawConn
+}
+
+type sweepJoin struct {
+	*kmsg.JoinGroupResponse
+	group string
+}
+
+// joinRequestFor is a consumer-protocol JoinGroup of group, as a static
+// member when static is set.
+func joinRequestFor(group, memberID string, static bool) *kmsg.JoinGroupRequest {
+	req := kmsg.NewPtrJoinGroupRequest()
+	req.Group, req.MemberID, req.ProtocolType = group, memberID, "consumer"
+	req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 10000, 10000
+	if static {
+		req.InstanceID = kmsg.StringPtr("sweep-instance")
+	}
+	md := kmsg.NewConsumerMemberMetadata()
+	md.Topics = []string{"sweep"}
+	p := kmsg.NewJoinGroupRequestProtocol()
+	p.Name, p.Metadata = "range", md.AppendTo(nil)
+	req.Protocols = append(req.Protocols, p)
+	return req
+}
+
+// join makes a static member join group alone; the group is then
+// CompletingRebalance.
+func (g groupSweep) join(group string) sweepJoin {
+	g.t.Helper()
+	req := joinRequestFor(group, "", true)
+	req.SetVersion(5)
+	resp := g.c.roundTrip(req).(*kmsg.JoinGroupResponse)
+	if resp.ErrorCode != 0 {
+		g.t.Fatalf("join %s: error %d", group, resp.ErrorCode)
+	}
+	return sweepJoin{resp, group}
+}
+
+// syncRequest is the leader's SyncGroup after join.
+func (g groupSweep) syncRequest(join sweepJoin) *kmsg.SyncGroupRequest {
+	req := kmsg.NewPtrSyncGroupRequest()
+	req.Group, req.MemberID, req.Generation = join.group, join.MemberID, join.Generation
+	req.InstanceID = kmsg.StringPtr("sweep-instance")
+	req.ProtocolType, req.Protocol = kmsg.StringPtr("consumer"), kmsg.StringPtr("range")
+	a := kmsg.NewSyncGroupRequestGroupAssignment()
+	a.MemberID, a.MemberAssignment = join.MemberID, []byte("assigned")
+	req.GroupAssignment = append(req.GroupAssignment, a)
+	return req
+}
+
+// stable makes a static member join group alone and sync: the group is
+// then Stable.
+func (g groupSweep) stable(group string) sweepJoin {
+	g.t.Helper()
+	join := g.join(group)
+	req := g.syncRequest(join)
+	req.SetVersion(5)
+	if resp := g.c.roundTrip(req).(*kmsg.SyncGroupResponse); resp.ErrorCode != 0 {
+		g.t.Fatalf("sync %s: error %d", group, resp.ErrorCode)
+	}
+	return join
+}
+
+// commitRequestFor commits offset for partition 0 of topic sweep outside
+// group management.
+func commitRequestFor(group string, offset int64) *kmsg.OffsetCommitRequest {
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Group, req.Generation = group, -1
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = "sweep"
+	rp := kmsg.NewOffsetCommitRequestTopicPartition()
+	rp.Offset = offset
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+// commit commits an offset for group, creating it.
+func (g groupSweep) commit(group string) {
+	g.t.Helper()
+	req := commitRequestFor(group, 1)
+	req.SetVersion(8)
+	if c := g.c.roundTrip(req).(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode; c != 0 {
+		g.t.Fatalf("commit %s: error %d", group, c)
+	}
+}
+
+// offsetDeleteRequestFor deletes group's offset of partition 0 of topic
+// sweep.
+func offsetDeleteRequestFor(group string) *kmsg.OffsetDeleteRequest {
+	req := kmsg.NewPtrOffsetDeleteRequest()
+	req.Group = group
+	rt := kmsg.NewOffsetDeleteRequestTopic()
+	rt.Topic = "sweep"
+	rt.Partitions = append(rt.Partitions, kmsg.NewOffsetDeleteRequestTopicPartition())
+	req.Topics = append(req.Topics, rt)
+	return req
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -86,15 +85,7 @@ type pyAck struct {
 
 func runKafkaPython(t *testing.T, ctx context.Context, args ...string) []byte {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, systemPython, append([]string{"-c", kafkaPythonScript}, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("kafka-python %s: %v\nstderr:\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return stdout.Bytes()
+	return runScript(t, ctx, "kafka-python "+strings.Join(args, " "), systemPython, append([]string{"-c", kafkaPythonScript}, args...)...)
 }
 
 func decodeLines[T any](t *testing.T, what string, out []byte) []T {

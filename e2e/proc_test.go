@@ -233,19 +233,7 @@ type partitionStatus struct {
 // fails the test if an element lacks one of the documented fields.
 func (p *proc) partitions(t testing.TB, topic string) map[int32]partitionStatus {
 	t.Helper()
-	client := &http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get("http://" + p.httpAddr + "/v1/partitions")
-	if err != nil {
-		t.Fatalf("GET /v1/partitions: %v", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET /v1/partitions: read body: %v", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /v1/partitions: %s: %s", resp.Status, body)
-	}
+	body := p.get(t, "/v1/partitions")
 	var raw []map[string]json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil {
 		t.Fatalf("GET /v1/partitions: not a JSON array of objects: %v\n%s", err, body)
@@ -271,6 +259,26 @@ func (p *proc) partitions(t testing.TB, topic string) map[int32]partitionStatus 
 		out[ps.Partition] = ps
 	}
 	return out
+}
+
+// get returns the body of GET path on the HTTP listener, failing the test
+// unless it answers 200.
+func (p *proc) get(t testing.TB, path string) []byte {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + p.httpAddr + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: read body: %v", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s: %s", path, resp.Status, body)
+	}
+	return body
 }
 
 // freePorts returns n distinct loopback TCP ports that were free a moment

@@ -222,8 +222,36 @@ var serveOptionTable = []option{
 		},
 	},
 	{
+		name: "offsets-retention-minutes", def: "10080",
+		usage: "`minutes` the committed offsets of a consumer group without members are kept (Kafka's offsets.retention.minutes; default 7 days)",
+		apply: func(o *serveOptions, v string) error {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil || n < 1 || n > math.MaxInt64/int64(time.Minute) {
+				return fmt.Errorf("invalid retention %q: want a positive number of minutes", v)
+			}
+			o.Broker.OffsetsRetention = time.Duration(n) * time.Minute
+			return nil
+		},
+	},
+	{
+		name: "group-initial-rebalance-delay", def: "3s",
+		usage: "how long the first rebalance of an empty consumer group waits for more members: a `duration` such as 3s, or 0 for none (Kafka's group.initial.rebalance.delay.ms)",
+		apply: func(o *serveOptions, v string) error {
+			if strings.TrimSpace(v) == "0" {
+				o.Broker.GroupInitialRebalanceDelay = -1 // none; zero would mean the default
+				return nil
+			}
+			d, err := parseMillisOrDuration(v)
+			if err != nil {
+				return err
+			}
+			o.Broker.GroupInitialRebalanceDelay = d
+			return nil
+		},
+	},
+	{
 		name: "http-listen", def: "localhost:9644",
-		usage: "`host:port` of the HTTP endpoints /healthz, /readyz and /v1/partitions",
+		usage: "`host:port` of the HTTP endpoints /healthz, /readyz, /v1/partitions and /v1/groups",
 		apply: func(o *serveOptions, v string) error {
 			if err := checkHostPort(v, false); err != nil {
 				return err

@@ -50,6 +50,9 @@ func TestLoadServeOptionsDefaults(t *testing.T) {
 		LocalBudgetBytes:  broker.DefaultLocalBudgetBytes,
 		SweepInterval:     broker.DefaultSweepInterval,
 		OrphanAge:         broker.DefaultOrphanAge,
+
+		OffsetsRetention:           broker.DefaultOffsetsRetention,
+		GroupInitialRebalanceDelay: broker.DefaultGroupInitialRebalanceDelay,
 	}
 	wantBucket, err := filepath.Abs("data/bucket")
 	if err != nil {
@@ -305,6 +308,8 @@ connections-max-idle: 0
 request-timeout: 5s
 sweep-interval: 5m
 orphan-age: 2h
+offsets-retention-minutes: 1440
+group-initial-rebalance-delay: 0
 http-listen: "127.0.0.1:19644"
 auto-create-topics: false
 default-partitions: 3
@@ -335,6 +340,9 @@ log-level: warn
 		RequestTimeout:    5 * time.Second,
 		SweepInterval:     5 * time.Minute,
 		OrphanAge:         2 * time.Hour,
+
+		OffsetsRetention:           24 * time.Hour,
+		GroupInitialRebalanceDelay: -1,
 	}
 	if !reflect.DeepEqual(o.Broker, want) || o.HTTPListen != "127.0.0.1:19644" || o.LogFormat != "json" || o.LogLevel != slog.LevelWarn {
 		t.Errorf("options = %+v\nwant broker %+v", o, want)

@@ -14,6 +14,7 @@ import (
 type statusSource interface {
 	Ready() bool
 	Partitions() []broker.PartitionStatus
+	Groups() []broker.GroupStatus
 }
 
 // newHTTPHandler serves the operator endpoints:
@@ -21,6 +22,8 @@ type statusSource interface {
 //	GET /healthz        200 "ok" while the process serves HTTP
 //	GET /readyz         200 once src is ready, else 503
 //	GET /v1/partitions  JSON array of partition status, sorted by topic and partition
+//	GET /v1/groups      JSON array of consumer groups, sorted by group id: state,
+//	                    members and their assignments, committed offsets and lag
 func newHTTPHandler(src statusSource) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -41,13 +44,25 @@ func newHTTPHandler(src statusSource) http.Handler {
 		slices.SortFunc(ps, func(a, b broker.PartitionStatus) int {
 			return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
 		})
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		// An encoding error here means the client went away; there is no
-		// one left to tell.
-		_ = json.NewEncoder(w).Encode(ps)
+		writeJSON(w, ps)
+	})
+	mux.HandleFunc("GET /v1/groups", func(w http.ResponseWriter, _ *http.Request) {
+		gs := slices.Clone(src.Groups())
+		if gs == nil {
+			gs = []broker.GroupStatus{}
+		}
+		slices.SortFunc(gs, func(a, b broker.GroupStatus) int { return cmp.Compare(a.Group, b.Group) })
+		writeJSON(w, gs)
 	})
 	return mux
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	// An encoding error here means the client went away; there is no one
+	// left to tell.
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 func writeText(w http.ResponseWriter, code int, body string) {
@@ -73,6 +88,13 @@ func (r *brokerRef) Ready() bool {
 func (r *brokerRef) Partitions() []broker.PartitionStatus {
 	if b := r.b.Load(); b != nil {
 		return b.Partitions()
+	}
+	return nil
+}
+
+func (r *brokerRef) Groups() []broker.GroupStatus {
+	if b := r.b.Load(); b != nil {
+		return b.Groups()
 	}
 	return nil
 }

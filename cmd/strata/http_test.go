@@ -15,7 +15,10 @@ import (
 type fakeSource struct {
 	ready      atomic.Bool
 	partitions []broker.PartitionStatus
+	groups     []broker.GroupStatus
 }
+
+func (f *fakeSource) Groups() []broker.GroupStatus { return f.groups }
 
 func (f *fakeSource) Ready() bool                          { return f.ready.Load() }
 func (f *fakeSource) Partitions() []broker.PartitionStatus { return f.partitions }
@@ -114,5 +117,33 @@ func TestHTTPBeforeBrokerOpens(t *testing.T) {
 	}
 	if code, body, _ := get(t, srv, "GET", "/v1/partitions"); code != 200 || strings.TrimSpace(body) != "[]" {
 		t.Errorf("partitions = %d %q, want 200 []", code, body)
+	}
+}
+
+func TestHTTPGroupsSortedJSON(t *testing.T) {
+	src := &fakeSource{groups: []broker.GroupStatus{
+		{Group: "workers", State: "Stable", ProtocolType: "consumer", Protocol: "range", Generation: 3, Leader: "m1",
+			Members: []broker.GroupMemberStatus{{MemberID: "m1", ClientID: "c", ClientHost: "/127.0.0.1",
+				Assignment: []broker.TopicPartitions{{Topic: "orders", Partitions: []int32{0, 1}}}}},
+			Offsets: []broker.GroupOffsetStatus{{Topic: "orders", Partition: 0, CommittedOffset: 5, HighWatermark: 8, Lag: 3}}},
+		{Group: "audit", State: "Empty", Members: []broker.GroupMemberStatus{}, Offsets: []broker.GroupOffsetStatus{}},
+	}}
+	srv := httptest.NewServer(newHTTPHandler(src))
+	defer srv.Close()
+	code, body, h := get(t, srv, "GET", "/v1/groups")
+	if code != 200 || h.Get("Content-Type") != "application/json" {
+		t.Fatalf("status %d, content type %q", code, h.Get("Content-Type"))
+	}
+	const want = `[{"group":"audit","state":"Empty","protocolType":"","protocol":"","generation":0,"members":[],"offsets":[]},` +
+		`{"group":"workers","state":"Stable","protocolType":"consumer","protocol":"range","generation":3,"leader":"m1",` +
+		`"members":[{"memberId":"m1","clientId":"c","clientHost":"/127.0.0.1","assignment":[{"topic":"orders","partitions":[0,1]}]}],` +
+		`"offsets":[{"topic":"orders","partition":0,"committedOffset":5,"metadata":"","highWatermark":8,"lag":3}]}]`
+	if strings.TrimSpace(body) != want {
+		t.Errorf("body\n%s\nwant\n%s", body, want)
+	}
+	srv2 := httptest.NewServer(newHTTPHandler(&brokerRef{}))
+	defer srv2.Close()
+	if code, body, _ := get(t, srv2, "GET", "/v1/groups"); code != 200 || strings.TrimSpace(body) != "[]" {
+		t.Errorf("before the broker opens: %d %q, want 200 []", code, body)
 	}
 }

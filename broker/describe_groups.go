@@ -1,0 +1,41 @@
+package broker
+
+import (
+	"math"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// groupOperations is the authorized-operations bit field of a group when
+// asked for (v3+): there are no ACLs, so READ (3), DELETE (6) and
+// DESCRIBE (8).
+const groupOperations = 1<<3 | 1<<6 | 1<<8
+
+// handleDescribeGroups describes each group: an unknown one as Dead, as
+// Kafka does before v6. Members' metadata and assignments are given only
+// for a Stable group.
+func (b *Broker) handleDescribeGroups(rc *request) (reply, error) {
+	req := rc.kreq.(*kmsg.DescribeGroupsRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
+	for _, id := range req.Groups {
+		g := kmsg.NewDescribeGroupsResponseGroup()
+		g.Group = id
+		g.AuthorizedOperations = math.MinInt32 // not asked for
+		if req.IncludeAuthorizedOperations {
+			g.AuthorizedOperations = groupOperations
+		}
+		d := b.groups.describe(id)
+		g.State, g.ProtocolType, g.Protocol = d.state, d.protocolType, d.protocol
+		for _, m := range d.members {
+			rm := kmsg.NewDescribeGroupsResponseGroupMember()
+			rm.MemberID, rm.ClientID, rm.ClientHost = m.id, m.clientID, m.clientHost
+			if m.instanceID != "" {
+				rm.InstanceID = kmsg.StringPtr(m.instanceID)
+			}
+			rm.ProtocolMetadata, rm.MemberAssignment = m.metadata, m.assignment
+			g.Members = append(g.Members, rm)
+		}
+		resp.Groups = append(resp.Groups, g)
+	}
+	return reply{resp: resp}, nil
+}

@@ -1,0 +1,18 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// handleHeartbeat keeps a member's session alive and tells it when the
+// group rebalances (REBALANCE_IN_PROGRESS) or it is no longer a member.
+func (b *Broker) handleHeartbeat(rc *request) (reply, error) {
+	req := rc.kreq.(*kmsg.HeartbeatRequest)
+	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+	var instanceID string
+	if req.InstanceID != nil {
+		instanceID = *req.InstanceID
+	}
+	resp.ErrorCode = errorCode(b.groups.heartbeat(req.Group, req.MemberID, instanceID, req.Generation))
+	return reply{resp: resp}, nil
+}
