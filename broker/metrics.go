@@ -161,13 +161,14 @@ var (
 
 	descCostRequests = prometheus.NewDesc("strata_cost_requests_total", "Billable object-store requests, by price class (put, get, list, delete) and topic.", []string{"class", "topic"}, nil)
 	descCostStored   = prometheus.NewDesc("strata_cost_stored_bytes", "Bytes of segment objects a topic's manifests reference.", []string{"topic"}, nil)
+	descGroupLag     = prometheus.NewDesc("strata_consumer_group_lag", "Records between a group's committed offset and the partition's high watermark.", []string{"group", "topic", "partition"}, nil)
 	descCostDollars  = prometheus.NewDesc("strata_cost_dollars", `Estimated object-store cost in US dollars: kind="requests" since the broker started, kind="storage_month" per month at the bytes stored now.`, []string{"kind"}, nil)
 )
 
 func (c brokerCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLogStart, descRemoteEnd, descHW, descLagBytes, descLagSeconds,
 		descUploads, descUploadBytes, descUploadFailures, descCommits, descCommitFailures,
-		descCacheHits, descCacheMisses, descCacheBytes, descCostRequests, descCostStored, descCostDollars} {
+		descCacheHits, descCacheMisses, descCacheBytes, descGroupLag, descCostRequests, descCostStored, descCostDollars} {
 		ch <- d
 	}
 }
@@ -191,6 +192,11 @@ func (c brokerCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descLagSeconds, p.UploadLagSeconds, p.Topic, pi)
 		}
 	}
+	for _, g := range b.Groups() {
+		for _, o := range g.Offsets {
+			gauge(descGroupLag, float64(o.Lag), g.Group, o.Topic, strconv.Itoa(int(o.Partition)))
+		}
+	}
 	if b.tiers == nil {
 		return
 	}
@@ -204,8 +210,7 @@ func (c brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	count(descCacheHits, cs.Hits)
 	count(descCacheMisses, cs.Misses)
 	gauge(descCacheBytes, float64(cs.Bytes))
-
-	report := b.Cost(parts)
+	report := b.cost(parts)
 	for _, t := range report.Topics {
 		for class, n := range t.Requests {
 			count(descCostRequests, n, class, t.Topic)
@@ -296,12 +301,11 @@ type TopicCost struct {
 }
 
 // Cost returns the live cost estimate: requests since the broker started,
-// by topic, and the bytes the manifests reference now. parts may be nil,
-// and is then read.
-func (b *Broker) Cost(parts []PartitionStatus) CostReport {
-	if parts == nil {
-		parts = b.Partitions()
-	}
+// by topic, and the bytes the manifests reference now.
+func (b *Broker) Cost() CostReport { return b.cost(b.Partitions()) }
+
+// cost is Cost from the partition status parts.
+func (b *Broker) cost(parts []PartitionStatus) CostReport {
 	pr := b.cfg.Prices
 	r := CostReport{Since: b.started, Prices: pr, Topics: []TopicCost{}, Total: TopicCost{Topic: "total", Requests: map[string]int64{}}}
 	byTopic := map[string]*TopicCost{}

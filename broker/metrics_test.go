@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -76,6 +77,12 @@ func TestMetricsAndCost(t *testing.T) {
 		t.Fatalf("fetch beyond the end: %v", kerr.ErrorForCode(rp.ErrorCode))
 	}
 
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: topic, Partition: 0, At: n - 50, LeaderEpoch: -1})
+	if _, err := tb.admin().CommitOffsets(ctx, "lagging", offs); err != nil {
+		t.Fatal(err)
+	}
+
 	p0 := map[string]string{"topic": topic, "partition": "0"}
 	checks := []struct {
 		name   string
@@ -101,6 +108,7 @@ func TestMetricsAndCost(t *testing.T) {
 		{"strata_cost_requests_total", map[string]string{"class": "put", "topic": topic}, func(v float64) bool { return v >= float64(2*st.RemoteSegments) }, "a put and a commit per segment"},
 		{"strata_cost_stored_bytes", map[string]string{"topic": topic}, func(v float64) bool { return v == float64(st.RemoteBytes) && v > 0 }, "the remote bytes"},
 		{"strata_cost_dollars", map[string]string{"kind": "requests"}, func(v float64) bool { return v > 0 }, "> 0"},
+		{"strata_consumer_group_lag", map[string]string{"group": "lagging", "topic": topic, "partition": "0"}, func(v float64) bool { return v == 50 }, "50"},
 	}
 	for _, c := range checks {
 		if v := metricValue(t, tb, c.name, c.labels); !c.ok(v) {
@@ -108,7 +116,7 @@ func TestMetricsAndCost(t *testing.T) {
 		}
 	}
 
-	r := tb.Cost(nil)
+	r := tb.Cost()
 	var tc *TopicCost
 	for i := range r.Topics {
 		if r.Topics[i].Topic == topic {

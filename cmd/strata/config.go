@@ -155,6 +155,12 @@ var serveOptionTable = []option{
 			return nil
 		},
 	},
+	priceOption("cost-put-per-1000", broker.DefaultPrices.PutPer1000, "US dollars per 1,000 PUT and LIST requests, for the cost estimate (default: AWS S3 Standard)",
+		func(p *broker.Prices) *float64 { return &p.PutPer1000 }),
+	priceOption("cost-get-per-1000", broker.DefaultPrices.GetPer1000, "US dollars per 1,000 GET and HEAD requests, for the cost estimate",
+		func(p *broker.Prices) *float64 { return &p.GetPer1000 }),
+	priceOption("cost-storage-gb-month", broker.DefaultPrices.StorageGBMonth, "US dollars per GiB stored for a month, for the cost estimate",
+		func(p *broker.Prices) *float64 { return &p.StorageGBMonth }),
 	{
 		name: "connections-max-idle", def: "10m",
 		usage: "close a client connection that has sent no request for this `duration` (0: never), like Kafka's connections.max.idle.ms",
@@ -615,4 +621,22 @@ func effectiveConfig(o serveOptions) ([]byte, error) {
 		m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: s.Name}, v)
 	}
 	return yaml.Marshal(m)
+}
+
+// priceOption is a serve option setting one of the cost estimate's prices.
+func priceOption(name string, def float64, usage string, field func(*broker.Prices) *float64) option {
+	return option{
+		name: name, def: strconv.FormatFloat(def, 'f', -1, 64), usage: usage,
+		apply: func(o *serveOptions, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 {
+				return fmt.Errorf("invalid price %q: want a number of US dollars, at least 0", v)
+			}
+			if o.Broker.Prices == (broker.Prices{}) {
+				o.Broker.Prices = broker.DefaultPrices
+			}
+			*field(&o.Broker.Prices) = f
+			return nil
+		},
+	}
 }

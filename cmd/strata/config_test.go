@@ -45,6 +45,7 @@ func TestLoadServeOptionsDefaults(t *testing.T) {
 		Fsync:             locallog.FsyncPolicy{Mode: locallog.FsyncAlways},
 		MaxRequestBytes:   broker.DefaultMaxRequestBytes,
 		PollInterval:      broker.DefaultPollInterval,
+		Prices:            broker.DefaultPrices,
 		IdleTimeout:       broker.DefaultIdleTimeout,
 		RequestTimeout:    broker.DefaultRequestTimeout,
 		LocalBudgetBytes:  broker.DefaultLocalBudgetBytes,
@@ -304,6 +305,9 @@ bucket: file:///var/lib/strata/bucket
 local-budget-bytes: 512MiB
 read-only: true
 poll-interval: 2s
+cost-put-per-1000: 0.0054
+cost-get-per-1000: 0.00043
+cost-storage-gb-month: 0.0125
 connections-max-idle: 0
 request-timeout: 5s
 sweep-interval: 5m
@@ -336,6 +340,7 @@ log-level: warn
 		LocalBudgetBytes:  512 << 20,
 		ReadOnly:          true,
 		PollInterval:      2 * time.Second,
+		Prices:            broker.Prices{PutPer1000: 0.0054, GetPer1000: 0.00043, StorageGBMonth: 0.0125},
 		IdleTimeout:       -1,
 		RequestTimeout:    5 * time.Second,
 		SweepInterval:     5 * time.Minute,

@@ -15,6 +15,10 @@ type statusSource interface {
 	Ready() bool
 	Partitions() []broker.PartitionStatus
 	Groups() []broker.GroupStatus
+	// Cost is the live cost estimate; false before the broker is open.
+	Cost() (broker.CostReport, bool)
+	// Metrics serves the Prometheus metrics; nil before the broker is open.
+	Metrics() http.Handler
 }
 
 // newHTTPHandler serves the operator endpoints:
@@ -24,6 +28,10 @@ type statusSource interface {
 //	GET /v1/partitions  JSON array of partition status, sorted by topic and partition
 //	GET /v1/groups      JSON array of consumer groups, sorted by group id: state,
 //	                    members and their assignments, committed offsets and lag
+//	GET /v1/cost        JSON: the live object-store cost estimate (broker.CostReport)
+//	GET /metrics        Prometheus metrics, text format
+//
+// /v1/cost and /metrics answer 503 until the broker is open.
 func newHTTPHandler(src statusSource) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -53,6 +61,22 @@ func newHTTPHandler(src statusSource) http.Handler {
 		}
 		slices.SortFunc(gs, func(a, b broker.GroupStatus) int { return cmp.Compare(a.Group, b.Group) })
 		writeJSON(w, gs)
+	})
+	mux.HandleFunc("GET /v1/cost", func(w http.ResponseWriter, _ *http.Request) {
+		c, ok := src.Cost()
+		if !ok {
+			writeText(w, http.StatusServiceUnavailable, "not ready")
+			return
+		}
+		writeJSON(w, c)
+	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		h := src.Metrics()
+		if h == nil {
+			writeText(w, http.StatusServiceUnavailable, "not ready")
+			return
+		}
+		h.ServeHTTP(w, r)
 	})
 	return mux
 }
@@ -95,6 +119,20 @@ func (r *brokerRef) Partitions() []broker.PartitionStatus {
 func (r *brokerRef) Groups() []broker.GroupStatus {
 	if b := r.b.Load(); b != nil {
 		return b.Groups()
+	}
+	return nil
+}
+
+func (r *brokerRef) Cost() (broker.CostReport, bool) {
+	if b := r.b.Load(); b != nil {
+		return b.Cost(), true
+	}
+	return broker.CostReport{}, false
+}
+
+func (r *brokerRef) Metrics() http.Handler {
+	if b := r.b.Load(); b != nil {
+		return b.MetricsHandler()
 	}
 	return nil
 }

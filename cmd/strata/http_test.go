@@ -20,6 +20,9 @@ type fakeSource struct {
 
 func (f *fakeSource) Groups() []broker.GroupStatus { return f.groups }
 
+func (f *fakeSource) Cost() (broker.CostReport, bool) { return broker.CostReport{}, false }
+func (f *fakeSource) Metrics() http.Handler           { return nil }
+
 func (f *fakeSource) Ready() bool                          { return f.ready.Load() }
 func (f *fakeSource) Partitions() []broker.PartitionStatus { return f.partitions }
 
@@ -117,6 +120,11 @@ func TestHTTPBeforeBrokerOpens(t *testing.T) {
 	}
 	if code, body, _ := get(t, srv, "GET", "/v1/partitions"); code != 200 || strings.TrimSpace(body) != "[]" {
 		t.Errorf("partitions = %d %q, want 200 []", code, body)
+	}
+	for _, path := range []string{"/metrics", "/v1/cost"} {
+		if code, _, _ := get(t, srv, "GET", path); code != http.StatusServiceUnavailable {
+			t.Errorf("%s = %d, want 503", path, code)
+		}
 	}
 }
 

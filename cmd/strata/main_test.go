@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/strata-io/strata/broker"
 )
 
 // TestMain lets a test run this binary as `strata` in a child process.
@@ -89,14 +91,32 @@ func TestServeStopsCleanlyOnCancel(t *testing.T) {
 			t.Fatalf("/readyz = %d 30s after the broker opened", resp.StatusCode)
 		}
 	}
-	for _, path := range []string{"/healthz", "/readyz", "/v1/partitions"} {
+	bodies := map[string]string{}
+	for _, path := range []string{"/healthz", "/readyz", "/v1/partitions", "/v1/groups", "/v1/cost", "/metrics"} {
 		resp, err := client.Get("http://" + httpAddr + path)
 		if err != nil {
 			t.Fatal(err)
 		}
+		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Errorf("GET %s = %d, want 200", path, resp.StatusCode)
+		if err != nil || resp.StatusCode != 200 {
+			t.Errorf("GET %s = %d, %v, want 200", path, resp.StatusCode, err)
+		}
+		bodies[path] = string(body)
+	}
+	// The embedded default has a bucket (a local directory), so the cost
+	// estimate counts the requests of recovery (cluster.json at least),
+	// priced at the default prices, and the metrics include every family.
+	var cost broker.CostReport
+	if err := json.Unmarshal([]byte(bodies["/v1/cost"]), &cost); err != nil {
+		t.Errorf("/v1/cost: %v in %q", err, bodies["/v1/cost"])
+	}
+	if cost.Prices != broker.DefaultPrices || cost.Total.Requests["get"]+cost.Total.Requests["put"] == 0 {
+		t.Errorf("/v1/cost = %+v, want default prices and the requests of recovery", cost)
+	}
+	for _, family := range []string{"strata_requests_total", "strata_objectstore_requests_total", "strata_cost_dollars", "go_goroutines"} {
+		if !strings.Contains(bodies["/metrics"], "\n"+family) {
+			t.Errorf("/metrics has no %s", family)
 		}
 	}
 	cancel()
