@@ -26,7 +26,7 @@ BENCHTIME ?= 1x
 MINIO     := github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
 TOOLS_BIN := $(CURDIR)/.tools/bin
 
-.PHONY: help build run tools test test-race fuzz fuzz-short bench cover fmt check-fmt vet lint clean
+.PHONY: help build run tools test test-race fuzz fuzz-short bench cover fmt check-fmt vet lint check-deploy clean
 
 help: ## list the targets
 	@echo "Usage: make <target> [VAR=value]"
@@ -91,6 +91,17 @@ vet: ## go vet, with the test build tags
 	$(GO) vet -tags $(TEST_TAGS) ./...
 
 lint: vet ## static checks (go vet for now)
+
+TERRAFORM ?= terraform
+
+# `terraform validate` is not part of it: it needs `terraform init`, which
+# downloads the AWS provider from registry.terraform.io.
+check-deploy: ## offline checks of deploy/: terraform fmt, then the ./deploy tests (compose, dashboard, Helm chart, --check-config)
+	@command -v $(TERRAFORM) >/dev/null 2>&1 || { \
+		echo "make check-deploy: $(TERRAFORM) not found; install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install) or set TERRAFORM=/path/to/terraform" >&2; \
+		exit 1; }
+	$(TERRAFORM) fmt -check -recursive -diff deploy/aws
+	$(GO) test -count=1 ./deploy/
 
 clean: ## remove build and test outputs
 	rm -rf bin cover.out
