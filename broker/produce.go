@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -12,10 +11,6 @@ import (
 	"github.com/strata-io/strata/batch"
 	"github.com/strata-io/strata/locallog"
 )
-
-// maxDurableWaits bounds the goroutines one acks=all request uses to wait
-// for its partitions' fsyncs.
-const maxDurableWaits = 16
 
 // handleProduce appends each partition's record batch to its log, in
 // request order, on the connection's reader: that keeps one connection's
@@ -105,25 +100,14 @@ func (b *Broker) handleProduce(rc *request) (reply, error) {
 				w.rp.ErrorMessage = errorMessage(err)
 			}
 		}
-		if len(waits) == 1 {
-			if err := waits[0].p.log.WaitDurable(ctx, waits[0].end); err != nil {
-				fail(waits[0], storageErr(err))
-			}
-			return resp
-		}
-		// Wait for the partitions in parallel: each fsync is its own.
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, maxDurableWaits)
+		// One after the other: the write-ahead log's first fsync covers
+		// every partition of the request (all appended before this runs),
+		// so the later waits find their records durable already.
 		for _, w := range waits {
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				if err := w.p.log.WaitDurable(ctx, w.end); err != nil {
-					fail(w, storageErr(err))
-				}
-			})
+			if err := w.p.log.WaitDurable(ctx, w.end); err != nil {
+				fail(w, storageErr(err))
+			}
 		}
-		wg.Wait()
 		return resp
 	}
 	return reply{resp: resp, finish: finish}, nil

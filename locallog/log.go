@@ -293,8 +293,12 @@ func (l *Log) flush(ctx context.Context) {
 
 // commitWAL fsyncs the write-ahead log (one fsync for every partition) and
 // moves the high watermark of each partition whose appends it covered.
-func (l *Log) commitWAL() error {
-	synced, err := l.wal.sync()
+func (l *Log) commitWAL() error { return l.commitWALTo(-1) }
+
+// commitWALTo is commitWAL for a caller that needs the WAL durable up to
+// target only (see wal.syncTo).
+func (l *Log) commitWALTo(target int64) error {
+	synced, err := l.wal.syncTo(target)
 	if err != nil {
 		return err
 	}

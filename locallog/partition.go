@@ -433,6 +433,13 @@ func (p *Partition) WaitDurable(ctx context.Context, end int64) error {
 		}
 		p.mu.RLock()
 		hw, failed, closed := p.hw, p.failed, p.closed
+		target := int64(-1) // the WAL position that makes end durable
+		for _, a := range p.pending {
+			if a.end >= end {
+				target = a.walEnd
+				break
+			}
+		}
 		p.mu.RUnlock()
 		if hw >= end {
 			return nil
@@ -443,7 +450,7 @@ func (p *Partition) WaitDurable(ctx context.Context, end int64) error {
 		if closed {
 			return ErrClosed
 		}
-		if err := p.log.commitWAL(); err != nil {
+		if err := p.log.commitWALTo(target); err != nil {
 			return err
 		}
 	}

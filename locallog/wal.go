@@ -232,7 +232,14 @@ func (w *wal) rotateLocked() error {
 
 // sync makes every record appended so far durable with one fsync and
 // returns the durable end. Concurrent callers share fsyncs.
-func (w *wal) sync() (int64, error) {
+func (w *wal) sync() (int64, error) { return w.syncTo(-1) }
+
+// syncTo makes the records up to target durable (every record appended so
+// far when target is negative) and returns the durable end. A caller that
+// waited for another's fsync and finds its records covered does not fsync
+// again, even if more was appended meanwhile: under load each waiter would
+// otherwise add an fsync of its own.
+func (w *wal) syncTo(target int64) (int64, error) {
 	w.syncMu.Lock()
 	defer w.syncMu.Unlock()
 	w.mu.Lock()
@@ -240,7 +247,7 @@ func (w *wal) sync() (int64, error) {
 		w.mu.Unlock()
 		return 0, w.failed
 	}
-	if w.synced >= w.end {
+	if w.synced >= w.end || (target >= 0 && w.synced >= target) {
 		s := w.synced
 		w.mu.Unlock()
 		return s, nil
