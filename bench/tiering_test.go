@@ -94,21 +94,7 @@ func runCatchUp(b *testing.B, mc *miniotest.Server, prefix string) {
 	}
 
 	// The segment objects, as plain keys.
-	bkt, err := bucketurl.Open(ctx, bucketURL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var keys []objectstore.Info
-	var objBytes int64
-	for info, err := range bkt.List(ctx, "topics/") {
-		if err != nil {
-			b.Fatal(err)
-		}
-		if strings.Contains(info.Key, "/segments/") {
-			keys = append(keys, info)
-			objBytes += info.Size
-		}
-	}
+	bkt, keys, objBytes := segmentObjects(ctx, b, bucketURL)
 	if len(keys) != segments {
 		b.Fatalf("bucket holds %d segment objects, manifests %d", len(keys), segments)
 	}
@@ -521,4 +507,23 @@ func minioRequests(b *testing.B, mc *miniotest.Server) requestCounts {
 		return nil
 	}
 	return out
+}
+
+// segmentObjects opens the bucket at bucketURL and lists its segment
+// objects and their total size.
+func segmentObjects(ctx context.Context, b *testing.B, bucketURL string) (_ objectstore.Bucket, keys []objectstore.Info, size int64) {
+	bkt, err := bucketurl.Open(ctx, bucketURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for info, err := range bkt.List(ctx, "topics/") {
+		if err != nil {
+			b.Fatal(err)
+		}
+		if strings.Contains(info.Key, "/segments/") {
+			keys = append(keys, info)
+			size += info.Size
+		}
+	}
+	return bkt, keys, size
 }

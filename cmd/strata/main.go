@@ -1,6 +1,8 @@
 // Command strata is the Strata broker binary: `strata serve` runs a
 // Kafka-compatible broker, `strata manifest show` and `strata bucket
-// verify` inspect a bucket, `strata version` prints the build version.
+// verify` inspect a bucket, `strata export` and `strata replay` read a
+// topic's history from a bucket into files or another Kafka cluster,
+// `strata version` prints the build version.
 package main
 
 import (
@@ -43,6 +45,8 @@ Commands:
   serve     run the broker (strata serve -h lists its flags)
   manifest  show a partition's manifest (strata manifest show -h)
   bucket    verify every partition in a bucket (strata bucket verify -h)
+  export    write a topic's history in a bucket to Parquet or Arrow files (strata export -h)
+  replay    produce a topic's history in a bucket into a Kafka cluster (strata replay -h)
   version   print the version
   help      print this text
 `
@@ -60,6 +64,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runManifestCommand(ctx, rest, stdout, stderr)
 	case "bucket":
 		return runBucketCommand(ctx, rest, stdout, stderr)
+	case "export":
+		return runExportCommand(ctx, rest, stdout, stderr)
+	case "replay":
+		return runReplayCommand(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "strata %s (%s %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return exitOK

@@ -8,11 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
-	"strings"
 	"text/tabwriter"
 
-	"github.com/strata-io/strata/broker"
 	"github.com/strata-io/strata/objectstore"
 	"github.com/strata-io/strata/tiering"
 )
@@ -83,23 +80,13 @@ func runManifestShow(ctx context.Context, args []string, stdout, stderr io.Write
 // findTopic returns the ID of the topic the bucket's metadata names topic,
 // or topic itself parsed as an ID when no topic has that name.
 func findTopic(ctx context.Context, b objectstore.Bucket, topic string) ([16]byte, error) {
-	topics, err := broker.BucketTopics(ctx, b)
-	if err != nil {
-		return [16]byte{}, err
+	t, err := lookupTopic(ctx, b, topic)
+	if !errors.As(err, new(*unknownTopicError)) {
+		return t.ID, err
 	}
-	for _, t := range topics {
-		if t.Name == topic {
-			return t.ID, nil
-		}
-	}
-	id, err := parseTopicID(topic)
-	if err != nil {
-		names := make([]string, 0, len(topics))
-		for _, t := range topics {
-			names = append(names, t.Name)
-		}
-		slices.Sort(names)
-		return [16]byte{}, fmt.Errorf("no topic named %q in the bucket (it has: %s), and it is not a topic ID: %w", topic, strings.Join(names, ", "), err)
+	id, idErr := parseTopicID(topic)
+	if idErr != nil {
+		return [16]byte{}, fmt.Errorf("%w, and it is not a topic ID: %w", err, idErr)
 	}
 	return id, nil
 }

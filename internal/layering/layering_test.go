@@ -23,6 +23,7 @@ var allowed = map[string][]string{
 	"locallog":    {"index", "batch"},
 	"tiering":     {"index", "cache", "objectstore", "batch"},
 	"broker":      {"tiering", "locallog", "index", "cache", "objectstore", "batch"},
+	"history":     {"tiering", "objectstore", "batch"},
 }
 
 // wireOnly are the packages only broker (and what sits above it) may use:
