@@ -224,6 +224,19 @@ func checkUploaded(t *testing.T, b objectstore.Bucket, prefix string, src *fakeS
 
 // orphanSegments returns the segment objects under prefix that the
 // manifest does not reference.
+// segmentBytes is the size of every segment object under prefix.
+func segmentBytes(t *testing.T, b objectstore.Bucket, prefix string) int64 {
+	t.Helper()
+	var n int64
+	for info, err := range b.List(context.Background(), prefix+segmentDir) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += info.Size
+	}
+	return n
+}
+
 func orphanSegments(t *testing.T, b objectstore.Bucket, prefix string) []string {
 	t.Helper()
 	ctx := context.Background()
@@ -326,7 +339,7 @@ func TestUploaderUploadsSealedSegmentsInOrder(t *testing.T) {
 		if st, _ := u.Status(testPrefix); st != (PartitionStatus{RemoteEnd: src.end()}) {
 			t.Errorf("status = %+v", st)
 		}
-		if s := u.Stats(); s != (UploaderStats{Uploads: 7, Commits: 7}) {
+		if s := u.Stats(); s != (UploaderStats{Uploads: 7, UploadedBytes: segmentBytes(t, b, testPrefix), Commits: 7}) {
 			t.Errorf("stats = %+v", s)
 		}
 		if o := orphanSegments(t, b, testPrefix); len(o) != 0 {
@@ -590,7 +603,7 @@ func TestUploaderRetriesWithBackoff(t *testing.T) {
 		if st, _ := u.Status(testPrefix); st.LastError != "" {
 			t.Errorf("LastError %q after a success", st.LastError)
 		}
-		if s := u.Stats(); s != (UploaderStats{Uploads: 2, Commits: 1, Failures: 3}) {
+		if s := u.Stats(); s != (UploaderStats{Uploads: 2, UploadedBytes: segmentBytes(t, f, testPrefix), Commits: 1, CommitFailures: 1, Failures: 3}) {
 			t.Errorf("stats %+v", s)
 		}
 
