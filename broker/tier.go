@@ -9,6 +9,7 @@ import (
 
 	"github.com/strata-io/strata/cache"
 	"github.com/strata-io/strata/index"
+	"github.com/strata-io/strata/internal/failpoint"
 	"github.com/strata-io/strata/locallog"
 	"github.com/strata-io/strata/objectstore"
 	"github.com/strata-io/strata/objectstore/bucketurl"
@@ -238,6 +239,9 @@ func (b *Broker) trimRemote(ctx context.Context, p *partition, before int64) err
 	removed, err := p.tier.w.Trim(ctx, min(before, m.RemoteEnd))
 	if err != nil {
 		return fmt.Errorf("trim manifest %s to %d: %w", p.tier.prefix, before, err)
+	}
+	if len(removed) > 0 {
+		failpoint.Hit("remote-trim")
 	}
 	if before > m.RemoteEnd {
 		if err := p.tier.w.StartAt(ctx, before); err != nil {

@@ -60,7 +60,8 @@ var buildOnce = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(buildDir, "strata")
-	cmd := exec.Command(goTool(), "build", "-o", bin, "github.com/strata-io/strata/cmd/strata")
+	// With failpoints: the crash tests arm them with STRATA_CRASH_AT.
+	cmd := exec.Command(goTool(), "build", "-tags", "failpoints", "-o", bin, "github.com/strata-io/strata/cmd/strata")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/strata: %v\n%s", err, out)
 	}

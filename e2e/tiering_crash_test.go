@@ -28,22 +28,45 @@ const (
 	uploadTimeout    = 90 * time.Second // restart to uploadLagBytes 0
 )
 
+// crashPoint is one case of the crash matrix: a failpoint (see
+// internal/failpoint; name@n fires at its n-th hit) and whether the topic
+// has remote retention on, so that the point is reached.
+type crashPoint struct {
+	at        string
+	retention bool
+}
+
+// crashMatrix kills the broker at each step a record goes through, from
+// the segment write to remote retention.
+var crashMatrix = []crashPoint{
+	{at: "segment-written@300"},          // mid-append: in the segment, not in the WAL
+	{at: "wal-written@300"},              // appended, not fsynced
+	{at: "wal-synced@300"},               // fsynced, not acknowledged
+	{at: "sealed@3"},                     // a segment sealed, not uploaded
+	{at: "after-put"},                    // mid-upload: stored, not verified
+	{at: "after-verify"},                 // uploaded, not committed
+	{at: "after-commit"},                 // committed, the local tier not told (nor its segment deleted)
+	{at: "local-retention@2"},            // mid local deletion of an uploaded segment
+	{at: "remote-trim", retention: true}, // the manifest trimmed, the objects not deleted
+}
+
 // TestKill9BetweenUploadSteps kills a child broker (exit 137, as kill -9
-// would leave it) between each step of the upload sequence — after the
-// segment put, after its verification, after the manifest commit — on real
-// MinIO, restarts it on the same data dir and bucket, and checks that every
-// acked record reads back once, at its acked offset, and that the bucket
-// verifies.
+// would leave it) at each point of crashMatrix — mid-append, around the WAL
+// fsync, after a seal, between the steps of an upload, mid-retention — on
+// real MinIO, restarts it on the same data dir and bucket, and checks that
+// every acked record at or above the log start reads back once, at its
+// acked offset, that nothing is read twice, and that the bucket verifies.
 func TestKill9BetweenUploadSteps(t *testing.T) {
 	mc := miniotest.Start(t)
-	for _, step := range []string{"after-put", "after-verify", "after-commit"} {
-		t.Run(step, func(t *testing.T) {
-			testKill9BetweenUploadSteps(t, mc, step)
+	for _, cp := range crashMatrix {
+		t.Run(cp.at, func(t *testing.T) {
+			testKill9BetweenUploadSteps(t, mc, cp)
 		})
 	}
 }
 
-func testKill9BetweenUploadSteps(t *testing.T, mc *miniotest.Server, step string) {
+func testKill9BetweenUploadSteps(t *testing.T, mc *miniotest.Server, cp crashPoint) {
+	step, _, _ := strings.Cut(cp.at, "@")
 	const (
 		topic      = "crash"
 		partitions = 2
@@ -56,12 +79,17 @@ func testKill9BetweenUploadSteps(t *testing.T, mc *miniotest.Server, step string
 	// reaches the bucket and is read back from it.
 	args := []string{"--bucket", bucketURL, "--segment-bytes", "64KiB", "--segment-ms", "2s"}
 
-	p := startBrokerEnv(t, dataDir, append(mc.Env(), "STRATA_CRASH_AT="+step), args...)
+	p := startBrokerEnv(t, dataDir, append(mc.Env(), "STRATA_CRASH_AT="+cp.at), args...)
 	adm := kadm.NewClient(newClient(t, p))
-	resp, err := adm.CreateTopic(ctx, partitions, -1, map[string]*string{
+	configs := map[string]*string{
 		"segment.bytes":         kadm.StringPtr("65536"),
 		"local.retention.bytes": kadm.StringPtr("0"),
-	}, topic)
+	}
+	if cp.retention {
+		// A few segments per partition: retention trims the oldest soon.
+		configs["retention.bytes"] = kadm.StringPtr("200000")
+	}
+	resp, err := adm.CreateTopic(ctx, partitions, -1, configs, topic)
 	if err == nil {
 		err = resp.Err
 	}
@@ -116,14 +144,14 @@ func testKill9BetweenUploadSteps(t *testing.T, mc *miniotest.Server, step string
 	select {
 	case <-p.done:
 	case <-time.After(crashExitTimeout):
-		t.Fatalf("STRATA_CRASH_AT=%s: strata serve still running %v after producing began (%d records sent)", step, crashExitTimeout, nSent.Load())
+		t.Fatalf("STRATA_CRASH_AT=%s: strata serve still running %v after producing began (%d records sent)", cp.at, crashExitTimeout, nSent.Load())
 	}
 	var exitErr *exec.ExitError
 	if err := p.waitErr(); !errors.As(err, &exitErr) || exitErr.ExitCode() != 137 {
-		t.Fatalf("STRATA_CRASH_AT=%s: strata serve exited with %v, want exit status 137", step, err)
+		t.Fatalf("STRATA_CRASH_AT=%s: strata serve exited with %v, want exit status 137", cp.at, err)
 	}
 	if !strings.Contains(p.logTail(), "crash failpoint reached") {
-		t.Fatalf("STRATA_CRASH_AT=%s: exit 137 without the failpoint's log line", step)
+		t.Fatalf("STRATA_CRASH_AT=%s: exit 137 without the failpoint's log line", cp.at)
 	}
 	stopProducing()
 	<-prodDone
@@ -144,6 +172,17 @@ func testKill9BetweenUploadSteps(t *testing.T, mc *miniotest.Server, step string
 
 	// Restart without the failpoint on the same data dir and bucket.
 	p = startBrokerEnv(t, dataDir, mc.Env(), args...)
+	if cp.retention {
+		// Retention off again, so that the log start stays put while the
+		// records are read back.
+		rs, err := kadm.NewClient(newClient(t, p)).AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "retention.bytes", Value: kadm.StringPtr("-1")}}, topic)
+		if err == nil {
+			err = rs[0].Err
+		}
+		if err != nil {
+			t.Fatalf("retention off after the restart: %v", err)
+		}
+	}
 	st := waitUploaded(t, p, topic, partitions)
 	for part := range int32(partitions) {
 		t.Logf("after restart %s/%d: %+v", topic, part, st[part])
@@ -156,14 +195,14 @@ func testKill9BetweenUploadSteps(t *testing.T, mc *miniotest.Server, step string
 	seen := make(map[int]string) // record index → where it was found
 	var inLog int64
 	for part := range int32(partitions) {
-		if start[part] != 0 {
+		if start[part] != 0 && !cp.retention {
 			t.Fatalf("partition %d: log start offset %d after restart, want 0", part, start[part])
 		}
 		byOffset[part] = make(map[int64]string)
 		for k, r := range got[part] {
 			where := fmt.Sprintf("%s/%d@%d", topic, part, r.Offset)
-			if r.Offset != int64(k) {
-				t.Fatalf("%s: record %d of the partition has offset %d, want %d (gap or duplicate offset)", where, k, r.Offset, k)
+			if r.Offset != start[part]+int64(k) {
+				t.Fatalf("%s: record %d of the partition has offset %d, want %d (gap or duplicate offset)", where, k, r.Offset, start[part]+int64(k))
 			}
 			i, ok := valueIndex(r.Value)
 			if !ok {
@@ -178,13 +217,16 @@ func testKill9BetweenUploadSteps(t *testing.T, mc *miniotest.Server, step string
 			seen[i] = where
 			byOffset[part][r.Offset] = string(r.Value)
 		}
-		if n := int64(len(got[part])); n != end[part] {
-			t.Fatalf("partition %d: consumed %d records, want %d", part, n, end[part])
+		if n := int64(len(got[part])); n != end[part]-start[part] {
+			t.Fatalf("partition %d: consumed %d records, want %d", part, n, end[part]-start[part])
 		}
-		inLog += end[part]
+		inLog += end[part] - start[part]
 	}
 	lost := 0
 	for _, a := range acked {
+		if a.offset < start[a.partition] {
+			continue // removed by retention
+		}
 		v, ok := byOffset[a.partition][a.offset]
 		if !ok || v != a.value {
 			if lost < 10 {
@@ -207,7 +249,11 @@ func testKill9BetweenUploadSteps(t *testing.T, mc *miniotest.Server, step string
 		t.Fatalf("strata bucket verify after the crash at %s: %v\n%s", step, err, out)
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	for _, l := range lines[:len(lines)-1] {
+	for i, l := range lines[:len(lines)-1] {
+		if i == 5 {
+			t.Logf("strata bucket verify: … %d more lines", len(lines)-1-i)
+			break
+		}
 		t.Logf("strata bucket verify: %s", l)
 	}
 	t.Logf("strata bucket verify: %s", lines[len(lines)-1])

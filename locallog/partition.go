@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/strata-io/strata/batch"
+	"github.com/strata-io/strata/internal/failpoint"
 )
 
 // PartitionConfig holds the topic configs that drive one partition's log.
@@ -213,6 +214,7 @@ func (p *Partition) appendLocked(h batch.Header, b []byte) (res AppendResult, ad
 		if err != nil {
 			return AppendResult{}, false, fmt.Errorf("append to %s: %w", p.name, err)
 		}
+		failpoint.Hit("wal-written")
 		act := p.segs[len(p.segs)-1]
 		p.pending = append(p.pending, pendingAck{walEnd: walEnd, end: p.logEnd, pos: act.size, seg: act})
 		p.log.setPending(p, true)
@@ -249,6 +251,7 @@ func (p *Partition) writeLocked(h batch.Header, b []byte) error {
 		}
 		return fmt.Errorf("append to %s: %w", act.path, err)
 	}
+	failpoint.Hit("segment-written")
 	if act.size == 0 {
 		act.firstAppend = p.log.cfg.Now()
 	}
@@ -372,6 +375,7 @@ func (p *Partition) rollLocked() error {
 	p.dropSatisfiedLocked()
 	p.removeOldSnapshotsLocked()
 	p.checkLocked()
+	failpoint.Hit("sealed")
 	if p.log.cfg.OnSeal != nil {
 		p.log.cfg.OnSeal(p.name)
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/strata-io/strata/internal/failpoint"
 )
 
 // DeleteRecords moves logStart up to before (the high watermark when before
@@ -99,6 +101,7 @@ func (p *Partition) deleteSegmentsLocked(del func(*segment) bool) error {
 		}
 		p.logStart = newStart
 	}
+	failpoint.Hit("local-retention")
 	for _, s := range p.segs[:k] {
 		for _, ext := range []string{".log", ".idx"} {
 			if err := os.Remove(segmentPath(p.dir, s.base, ext)); err != nil && !os.IsNotExist(err) {

@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/strata-io/strata/batch"
+	"github.com/strata-io/strata/internal/failpoint"
 )
 
 // The write-ahead log makes acks=all durable with one fsync for every
@@ -258,6 +259,9 @@ func (w *wal) syncTo(target int64) (int64, error) {
 	// closes it, which covers target, so an error from a rotated file
 	// (already closed) loses nothing and is ignored below.
 	err := f.Sync()
+	if err == nil {
+		failpoint.Hit("wal-synced")
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err != nil && w.f == f {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/strata-io/strata/index"
+	"github.com/strata-io/strata/internal/failpoint"
 	"github.com/strata-io/strata/objectstore"
 )
 
@@ -539,6 +540,7 @@ func (e *crashError) Error() string { return fmt.Sprintf("failpoint %s: %v", e.n
 func (e *crashError) Unwrap() error { return e.err }
 
 func (u *Uploader) failpoint(name string) error {
+	failpoint.Hit(name)
 	if u.cfg.Failpoint == nil {
 		return nil
 	}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/strata-io/strata/broker"
+	"github.com/strata-io/strata/internal/failpoint"
 )
 
 // httpShutdownTimeout bounds how long in-flight HTTP requests may run after
@@ -64,7 +65,11 @@ func serve(ctx context.Context, o serveOptions, log *slog.Logger, started func(k
 		defer cancel()
 		cfg := o.Broker
 		cfg.Logger = log
-		cfg.UploadFailpoint = crashFailpoint(log)
+		if failpoint.Enabled {
+			if at := os.Getenv("STRATA_CRASH_AT"); at != "" {
+				log.Warn("crash failpoint armed", "at", at)
+			}
+		}
 		b, err := broker.Open(gctx, cfg)
 		if err != nil {
 			if gctx.Err() != nil && errors.Is(err, context.Canceled) {
@@ -83,23 +88,4 @@ func serve(ctx context.Context, o serveOptions, log *slog.Logger, started func(k
 		return nil
 	})
 	return g.Wait()
-}
-
-// crashFailpoint returns, when STRATA_CRASH_AT names an upload step
-// ("after-put", "after-verify" or "after-commit"), a failpoint that kills
-// the process the first time an upload reaches that step, as a crash would
-// (no deferred work, no flush). Crash tests use it; it is nil otherwise.
-func crashFailpoint(log *slog.Logger) func(step string) error {
-	at := os.Getenv("STRATA_CRASH_AT")
-	if at == "" {
-		return nil
-	}
-	log.Warn("crash failpoint armed", "step", at)
-	return func(step string) error {
-		if step == at {
-			log.Error("crash failpoint reached: exiting", "step", step)
-			os.Exit(137)
-		}
-		return nil
-	}
 }
