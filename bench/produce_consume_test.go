@@ -210,6 +210,7 @@ func runWorkload(b *testing.B, tg target) {
 	}
 	b.ReportMetric(ack.pct(50), "ack50MBs_p50_ms")
 	b.ReportMetric(ack.pct(99), "ack50MBs_p99_ms")
+	b.ReportMetric(e2e.pct(50), "e2e50MBs_p50_ms")
 	b.ReportMetric(e2e.pct(99), "e2e50MBs_p99_ms")
 }
 
