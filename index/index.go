@@ -57,6 +57,9 @@ func (x *Offsets) Lookup(rel uint32) uint32 {
 // Len is the number of entries.
 func (x *Offsets) Len() int { return len(x.entries) }
 
+// Truncate keeps the first n entries (all of them if there are fewer).
+func (x *Offsets) Truncate(n int) { x.entries = x.entries[:min(n, len(x.entries))] }
+
 // Entries returns the entries; the caller must not modify them.
 func (x *Offsets) Entries() []OffsetEntry { return x.entries }
 
@@ -90,6 +93,9 @@ func (x *Times) Lookup(ts int64) uint32 {
 
 // Len is the number of entries.
 func (x *Times) Len() int { return len(x.entries) }
+
+// Truncate keeps the first n entries (all of them if there are fewer).
+func (x *Times) Truncate(n int) { x.entries = x.entries[:min(n, len(x.entries))] }
 
 // Entries returns the entries; the caller must not modify them.
 func (x *Times) Entries() []TimeEntry { return x.entries }

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"hash/crc32"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -152,6 +155,9 @@ type faultyFS struct {
 	failSync  atomic.Bool
 	shortNext atomic.Bool
 	syncDelay time.Duration
+	// fullWAL and fullSegments make writes to WAL files and to segment
+	// files write half their bytes and fail with ENOSPC, as on a full disk.
+	fullWAL, fullSegments atomic.Bool
 }
 
 func (fs *faultyFS) open(name string, flag int, perm os.FileMode) (File, error) {
@@ -174,6 +180,11 @@ func (f *faultyFile) Sync() error {
 }
 
 func (f *faultyFile) WriteAt(b []byte, off int64) (int, error) {
+	isWAL := strings.HasPrefix(filepath.Base(f.Name()), walPrefix)
+	if (isWAL && f.fs.fullWAL.Load()) || (!isWAL && strings.HasSuffix(f.Name(), ".log") && f.fs.fullSegments.Load()) {
+		n, _ := f.File.WriteAt(b[:len(b)/2], off)
+		return n, fmt.Errorf("write %s: %w", f.Name(), syscall.ENOSPC)
+	}
 	if f.fs.shortNext.CompareAndSwap(true, false) {
 		n, _ := f.File.WriteAt(b[:len(b)/2], off)
 		return n, fmt.Errorf("injected short write")

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -179,6 +180,59 @@ func TestShortWriteIsUndone(t *testing.T) {
 	defer l2.Close()
 	if got := fmt.Sprint(readAll(t, openPart(t, l2, "t-0", smallSegments), 1<<20)); got != "[a-0 a-1 b-0 b-1]" {
 		t.Fatalf("after reopen read %s", got)
+	}
+}
+
+// A full disk fails an append with a retriable error, whether the segment
+// write or the write-ahead log write runs out of space, and leaves nothing
+// behind: not in the segment, the log end, the indexes or the producer's
+// sequence state. Once there is space again the same batch goes in at the
+// same offsets, and a restart reads exactly what was acknowledged.
+func TestDiskFullIsRetriable(t *testing.T) {
+	for _, full := range []string{"segment", "wal"} {
+		t.Run(full, func(t *testing.T) {
+			fs := &faultyFS{}
+			dir := t.TempDir()
+			l := testLog(t, dir, FsyncAlways, fs.open)
+			p := openPart(t, l, "t-0", smallSegments)
+			ctx := context.Background()
+			a := mustAppend(t, p, makeBatch(1, 0, 0, 2, 0, "a"))
+			if err := p.WaitDurable(ctx, a.LastOffset+1); err != nil {
+				t.Fatal(err)
+			}
+			flag := &fs.fullSegments
+			if full == "wal" {
+				flag = &fs.fullWAL
+			}
+			flag.Store(true)
+			for range 3 {
+				if _, err := p.Append(makeBatch(1, 0, 2, 2, 0, "b")); !errors.Is(err, syscall.ENOSPC) {
+					t.Fatalf("append on a full disk: %v, want ENOSPC", err)
+				}
+			}
+			if o := p.Offsets(); o.LogEnd != 2 || o.HighWatermark != 2 {
+				t.Fatalf("offsets after failed appends: %+v", o)
+			}
+			flag.Store(false)
+			b, err := p.Append(makeBatch(1, 0, 2, 2, 0, "b")) // the producer's retry
+			if err != nil || b.Duplicate || b.BaseOffset != 2 {
+				t.Fatalf("append once there is space: %+v, %v", b, err)
+			}
+			if err := p.WaitDurable(ctx, b.LastOffset+1); err != nil {
+				t.Fatal(err)
+			}
+			if got := fmt.Sprint(readAll(t, p, 1<<20)); got != "[a-0 a-1 b-0 b-1]" {
+				t.Fatalf("read %s", got)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			l2 := testLog(t, dir, FsyncAlways, nil)
+			defer l2.Close()
+			if got := fmt.Sprint(readAll(t, openPart(t, l2, "t-0", smallSegments), 1<<20)); got != "[a-0 a-1 b-0 b-1]" {
+				t.Fatalf("after reopen read %s", got)
+			}
+		})
 	}
 }
 

@@ -198,7 +198,8 @@ func (p *Partition) appendLocked(h batch.Header, b []byte) (res AppendResult, ad
 	batch.SetBaseOffset(b, base)
 	batch.SetLeaderEpoch(b, 0)
 	h.BaseOffset = base
-	if err := p.writeLocked(h, b); err != nil {
+	undo, err := p.writeLocked(h, b)
+	if err != nil {
 		return res, false, err
 	}
 	res = AppendResult{BaseOffset: base, LastOffset: h.LastOffset(), LogStart: p.logStart}
@@ -207,11 +208,14 @@ func (p *Partition) appendLocked(h batch.Header, b []byte) (res AppendResult, ad
 		p.hw = p.logEnd
 	} else {
 		// Behind the segment, into the write-ahead log: acks=all waits for
-		// its fsync. If this fails the batch stays in the segment unacked
-		// (it may become visible at the next segment fsync, as an unacked
-		// record may) and the WAL refuses every later append.
+		// its fsync. If that write fails (a full disk), the segment write
+		// is undone too, so that no offset is in the segment without being
+		// in the WAL, and the next append reuses the offsets; the WAL has
+		// cut its torn record, or refuses every later append if it could
+		// not.
 		walEnd, err := p.log.wal.append(p.name, b)
 		if err != nil {
+			undo()
 			return AppendResult{}, false, fmt.Errorf("append to %s: %w", p.name, err)
 		}
 		failpoint.Hit("wal-written")
@@ -233,23 +237,38 @@ type pendingAck struct {
 
 // writeLocked writes the batch h (offsets assigned) at the end of the
 // active segment, rolling first if it does not fit, and updates the bounds,
-// indexes and producer state.
-func (p *Partition) writeLocked(h batch.Header, b []byte) error {
+// indexes and producer state. undo takes the write back: the file, the
+// segment's bounds and indexes, the log end and the producer's state are
+// as before it (a roll it made stays).
+func (p *Partition) writeLocked(h batch.Header, b []byte) (undo func(), err error) {
 	act := p.segs[len(p.segs)-1]
 	if act.size > 0 && (act.size+int64(len(b)) > p.cfg.SegmentBytes || !act.fits(len(b), h.LastOffset())) {
 		if err := p.rollLocked(); err != nil {
-			return err
+			return nil, err
 		}
 		act = p.segs[len(p.segs)-1]
 	}
 	pos := act.size
-	if _, err := act.f.WriteAt(b, pos); err != nil {
-		// Cut back whatever part reached the file so the next append starts
-		// on a batch boundary; if even that fails, stop taking writes.
+	cut := func(err error) {
+		// Cut back whatever part reached the file so the next append
+		// starts on a batch boundary; if even that fails, stop taking
+		// writes.
 		if terr := act.f.Truncate(pos); terr != nil {
 			p.failed = fmt.Errorf("partition %s: write failed (%v) and could not be undone: %w", p.name, err, terr)
 		}
-		return fmt.Errorf("append to %s: %w", act.path, err)
+	}
+	if _, err := act.f.WriteAt(b, pos); err != nil {
+		cut(err)
+		return nil, fmt.Errorf("append to %s: %w", act.path, err)
+	}
+	before := act.state()
+	logEnd := p.logEnd
+	prod := p.producers.save(h.ProducerID)
+	undo = func() {
+		cut(errors.New("write-ahead log write failed"))
+		act.setState(before)
+		p.logEnd = logEnd
+		p.producers.restore(h.ProducerID, prod)
 	}
 	failpoint.Hit("segment-written")
 	if act.size == 0 {
@@ -258,7 +277,7 @@ func (p *Partition) writeLocked(h batch.Header, b []byte) error {
 	act.track(h, pos, int64(p.log.cfg.IndexIntervalBytes))
 	p.logEnd = act.end
 	p.producers.update(h, h.BaseOffset)
-	return nil
+	return undo, nil
 }
 
 // advanceTo moves the high watermark over the appends that the WAL fsync up
@@ -326,7 +345,7 @@ func (p *Partition) replayWAL(recs []walRecord) error {
 		if err != nil {
 			return fmt.Errorf("%w: write-ahead log batch at %d: %w", ErrCorrupt, r.base, err)
 		}
-		if err := p.writeLocked(h, r.batch); err != nil {
+		if _, err := p.writeLocked(h, r.batch); err != nil {
 			return err
 		}
 		replayed++

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/strata-io/strata/batch"
@@ -68,6 +69,28 @@ func inSequence(last, next int32) bool {
 }
 
 // update records an appended batch whose first offset is base.
+// save returns a copy of producer id's state (nil if it has none), for
+// restore to put back.
+func (ps producers) save(id int64) *producer {
+	p := ps[id]
+	if p == nil {
+		return nil
+	}
+	return &producer{epoch: p.epoch, batches: slices.Clone(p.batches)}
+}
+
+// restore puts back producer id's state as save returned it.
+func (ps producers) restore(id int64, saved *producer) {
+	if id < 0 {
+		return
+	}
+	if saved == nil {
+		delete(ps, id)
+		return
+	}
+	ps[id] = saved
+}
+
 func (ps producers) update(h batch.Header, base int64) {
 	if h.ProducerID < 0 {
 		return

@@ -80,6 +80,26 @@ func (s *segment) track(h batch.Header, pos int64, indexInterval int64) {
 	s.end = h.LastOffset() + 1
 }
 
+// segmentState is what an append changes in a segment, for undoing it.
+type segmentState struct {
+	size, end                   int64
+	nOffs, nTimes               int
+	lastIndexed                 int64
+	maxTs, maxTsPos, maxTsSoFar int64
+	firstAppend                 time.Time
+}
+
+func (s *segment) state() segmentState {
+	return segmentState{s.size, s.end, s.offs.Len(), s.times.Len(), s.lastIndexed, s.maxTs, s.maxTsPos, s.maxTsSoFar, s.firstAppend}
+}
+
+func (s *segment) setState(st segmentState) {
+	s.size, s.end, s.lastIndexed = st.size, st.end, st.lastIndexed
+	s.offs.Truncate(st.nOffs)
+	s.times.Truncate(st.nTimes)
+	s.maxTs, s.maxTsPos, s.maxTsSoFar, s.firstAppend = st.maxTs, st.maxTsPos, st.maxTsSoFar, st.firstAppend
+}
+
 // fits reports whether a batch of n bytes and nRecords can go into s without
 // overflowing the 32-bit relative offsets and positions of its index.
 func (s *segment) fits(n int, lastOffset int64) bool {

@@ -181,8 +181,10 @@ func (w *wal) startFile() error {
 }
 
 // append writes one record and returns its end position. A failed write
-// leaves the WAL failed for good: it may now hold a torn record, and
-// anything written after it would be unreadable at recovery.
+// (a full disk) is cut back off the file, and the WAL goes on taking
+// appends; if the cut fails too, the WAL is failed for good: it may hold a
+// torn record, and anything written after it would be unreadable at
+// recovery.
 func (w *wal) append(name string, batchBytes []byte) (int64, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -203,13 +205,16 @@ func (w *wal) append(name string, batchBytes []byte) (int64, error) {
 	w.buf = append(w.buf, name...)
 	crc := crc32.Update(crc32.Checksum(w.buf[walHeaderLen:], castagnoli), castagnoli, batchBytes)
 	binary.BigEndian.PutUint32(w.buf[4:], crc)
-	if _, err := w.f.WriteAt(w.buf, w.size); err != nil {
-		w.failed = fmt.Errorf("WAL write: %w", err)
-		return 0, w.failed
+	_, err := w.f.WriteAt(w.buf, w.size)
+	if err == nil {
+		_, err = w.f.WriteAt(batchBytes, w.size+int64(len(w.buf)))
 	}
-	if _, err := w.f.WriteAt(batchBytes, w.size+int64(len(w.buf))); err != nil {
-		w.failed = fmt.Errorf("WAL write: %w", err)
-		return 0, w.failed
+	if err != nil {
+		if terr := w.f.Truncate(w.size); terr != nil {
+			w.failed = fmt.Errorf("WAL write: %w (and cutting it back: %v)", err, terr)
+			return 0, w.failed
+		}
+		return 0, fmt.Errorf("WAL write: %w", err)
 	}
 	n := int64(walHeaderLen + length)
 	w.size += n
