@@ -59,6 +59,7 @@ type Server struct {
 	log    *lockedBuffer
 	stop   sync.Once
 	seq    atomic.Int64
+	newCmd func() (*exec.Cmd, *os.File, error) // the server's command and its open log file
 }
 
 // Start starts a server for tb, with its data in a temporary directory, and
@@ -157,34 +158,31 @@ func launch(ctx context.Context, bin, dir string) (_ *Server, err error) {
 		exited:    make(chan struct{}),
 		log:       &lockedBuffer{},
 	}
-	logFile, err := os.Create(filepath.Join(dataDir, "minio.log"))
-	if err != nil {
-		return nil, err
+	s.newCmd = func() (*exec.Cmd, *os.File, error) {
+		logFile, err := os.OpenFile(filepath.Join(dataDir, "minio.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, nil, err
+		}
+		cmd := exec.Command(bin, "server", filepath.Join(dataDir, "data"),
+			"--address", s.Endpoint,
+			"--console-address", fmt.Sprintf("127.0.0.1:%d", consolePort),
+			"--quiet")
+		cmd.Env = append(os.Environ(),
+			"MINIO_ROOT_USER="+s.AccessKey,
+			"MINIO_ROOT_PASSWORD="+s.SecretKey,
+			"MINIO_BROWSER=off",
+			"MINIO_UPDATE=off",
+			"MINIO_CI_CD=1",
+		)
+		cmd.Stdout = io.MultiWriter(logFile, s.log)
+		cmd.Stderr = cmd.Stdout
+		cmd.SysProcAttr = sysProcAttr()
+		return cmd, logFile, nil
 	}
-	s.cmd = exec.Command(bin, "server", filepath.Join(dataDir, "data"),
-		"--address", s.Endpoint,
-		"--console-address", fmt.Sprintf("127.0.0.1:%d", consolePort),
-		"--quiet")
-	s.cmd.Env = append(os.Environ(),
-		"MINIO_ROOT_USER="+s.AccessKey,
-		"MINIO_ROOT_PASSWORD="+s.SecretKey,
-		"MINIO_BROWSER=off",
-		"MINIO_UPDATE=off",
-		"MINIO_CI_CD=1",
-	)
-	s.cmd.Stdout = io.MultiWriter(logFile, s.log)
-	s.cmd.Stderr = s.cmd.Stdout
-	s.cmd.SysProcAttr = sysProcAttr()
 	start := time.Now()
-	if err := s.cmd.Start(); err != nil {
-		logFile.Close()
+	if err := s.startCmd(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	go func() {
-		_ = s.cmd.Wait()
-		logFile.Close()
-		close(s.exited)
-	}()
 	defer func() {
 		if err != nil {
 			_ = s.Stop()
@@ -315,6 +313,40 @@ func (s *Server) Setenv(tb testing.TB) {
 
 // Log returns what the server has printed so far.
 func (s *Server) Log() string { return s.log.String() }
+
+// Restart stops the server, if it runs, and starts it again on the same
+// address, credentials and data, as an operator restarting a store after
+// an outage would; it returns once the server is live again.
+func (s *Server) Restart(ctx context.Context) error {
+	if err := s.Stop(); err != nil {
+		return err
+	}
+	s.stop = sync.Once{}
+	s.exited = make(chan struct{})
+	if err := s.startCmd(); err != nil {
+		return fmt.Errorf("restart minio: %w", err)
+	}
+	return s.waitLive(ctx, time.Minute)
+}
+
+// startCmd starts the server process; s.exited closes when it exits.
+func (s *Server) startCmd() error {
+	cmd, logFile, err := s.newCmd()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return err
+	}
+	s.cmd = cmd
+	go func(exited chan struct{}) {
+		_ = cmd.Wait()
+		logFile.Close()
+		close(exited)
+	}(s.exited)
+	return nil
+}
 
 // Stop stops the server: SIGTERM, then SIGKILL if it has not exited within
 // ten seconds. It is idempotent.
