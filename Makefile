@@ -26,7 +26,7 @@ BENCHTIME ?= 1x
 MINIO     := github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
 TOOLS_BIN := $(CURDIR)/.tools/bin
 
-.PHONY: help build run tools test test-race fuzz fuzz-short bench cover fmt check-fmt vet lint check-deploy clean
+.PHONY: help build run tools test test-race fuzz fuzz-short soak bench cover fmt check-fmt vet lint check-deploy clean
 
 help: ## list the targets
 	@echo "Usage: make <target> [VAR=value]"
@@ -69,6 +69,10 @@ define run-fuzz
 	done; \
 	echo "fuzzed $$n targets for $(1) each"
 endef
+
+SOAK ?= 30m
+soak: tools ## not in CI: SOAK (default 30m) of produce, group consumption, broker kills and MinIO restarts, then a full check
+	STRATA_SOAK=$(SOAK) $(GO) test -tags $(TEST_TAGS) -count=1 -timeout 90m -run '^TestSoak$$' -v ./e2e/ | grep -E '^(=== RUN|---|PASS|FAIL|ok)|soak_test.go'
 
 bench: ## run the benchmark in ./bench (Strata against kfake; BENCHTIME=1x)
 	@test -d bench || { echo "make bench: ./bench does not exist yet" >&2; exit 1; }
