@@ -242,6 +242,8 @@ func (b *Broker) trimRemote(ctx context.Context, p *partition, before int64) err
 	}
 	if len(removed) > 0 {
 		failpoint.Hit("remote-trim")
+		b.logger.Info("remote retention", "topic", p.topic, "partition", p.index,
+			"log_start", min(before, m.RemoteEnd), "segments_removed", len(removed))
 	}
 	if before > m.RemoteEnd {
 		if err := p.tier.w.StartAt(ctx, before); err != nil {
