@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strata-io/strata/internal/miniotest"
@@ -45,16 +44,7 @@ func TestBucketOutageUnderLoad(t *testing.T) {
 	defer cancel()
 	bucketURL := mc.BucketURL("s3", mc.Bucket, "outage-"+strconv.FormatInt(time.Now().UnixNano(), 36))
 	p := startBrokerEnv(t, t.TempDir(), mc.Env(), "--bucket", bucketURL, "--segment-bytes", "64KiB", "--segment-ms", "2s")
-	resp, err := kadm.NewClient(newClient(t, p)).CreateTopic(ctx, partitions, -1, map[string]*string{
-		"segment.bytes":         kadm.StringPtr("65536"),
-		"local.retention.bytes": kadm.StringPtr("0"),
-	}, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	createTieredTopic(t, ctx, p, topic, partitions, "65536", nil)
 
 	prod := newClient(t, p, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	var (

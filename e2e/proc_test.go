@@ -369,6 +369,27 @@ func createTopic(t testing.TB, ctx context.Context, p *proc, topic string, n int
 	}
 }
 
+// createTieredTopic creates topic with segments of segmentBytes that leave
+// the local disk as soon as they are uploaded (local.retention.bytes=0), so
+// that reads come from the bucket; extra adds or overrides configs.
+func createTieredTopic(t testing.TB, ctx context.Context, p *proc, topic string, partitions int32, segmentBytes string, extra map[string]*string) {
+	t.Helper()
+	configs := map[string]*string{
+		"segment.bytes":         kadm.StringPtr(segmentBytes),
+		"local.retention.bytes": kadm.StringPtr("0"),
+	}
+	for k, v := range extra {
+		configs[k] = v
+	}
+	resp, err := kadm.NewClient(newClient(t, p)).CreateTopic(ctx, partitions, -1, configs, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("CreateTopics %s: %v", topic, err)
+	}
+}
+
 // offsets returns the earliest and latest offsets of every partition of
 // topic through ListOffsets.
 func offsets(t testing.TB, ctx context.Context, cl *kgo.Client, topic string) (start, end map[int32]int64) {

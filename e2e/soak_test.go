@@ -52,16 +52,7 @@ func TestSoak(t *testing.T) {
 	bucketURL := mc.BucketURL("s3", mc.Bucket, "soak-"+strconv.FormatInt(time.Now().UnixNano(), 36))
 	args := []string{"--bucket", bucketURL, "--segment-bytes", "256KiB", "--segment-ms", "5s"}
 	p := startBrokerEnv(t, dataDir, mc.Env(), args...)
-	resp, err := kadm.NewClient(newClient(t, p)).CreateTopic(ctx, partitions, -1, map[string]*string{
-		"segment.bytes":         kadm.StringPtr("262144"),
-		"local.retention.bytes": kadm.StringPtr("0"),
-	}, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	createTieredTopic(t, ctx, p, topic, partitions, "262144", nil)
 
 	var (
 		mu       sync.Mutex

@@ -80,22 +80,12 @@ func testKill9BetweenUploadSteps(t *testing.T, mc *miniotest.Server, cp crashPoi
 	args := []string{"--bucket", bucketURL, "--segment-bytes", "64KiB", "--segment-ms", "2s"}
 
 	p := startBrokerEnv(t, dataDir, append(mc.Env(), "STRATA_CRASH_AT="+cp.at), args...)
-	adm := kadm.NewClient(newClient(t, p))
-	configs := map[string]*string{
-		"segment.bytes":         kadm.StringPtr("65536"),
-		"local.retention.bytes": kadm.StringPtr("0"),
-	}
+	var extra map[string]*string
 	if cp.retention {
 		// A few segments per partition: retention trims the oldest soon.
-		configs["retention.bytes"] = kadm.StringPtr("200000")
+		extra = map[string]*string{"retention.bytes": kadm.StringPtr("200000")}
 	}
-	resp, err := adm.CreateTopic(ctx, partitions, -1, configs, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("CreateTopics %s: %v", topic, err)
-	}
+	createTieredTopic(t, ctx, p, topic, partitions, "65536", extra)
 
 	value := func(i int) []byte {
 		return append(fmt.Appendf(nil, "%s-%09d|", step, i), bytes.Repeat([]byte{byte(i)}, 200+i%300)...)
@@ -242,11 +232,18 @@ func testKill9BetweenUploadSteps(t *testing.T, mc *miniotest.Server, cp crashPoi
 
 	// Orphans (an uploaded, uncommitted segment after after-put) are
 	// allowed; problems are not.
+	verifyBucket(t, ctx, mc, bucketURL, "the crash at "+step)
+}
+
+// verifyBucket runs strata bucket verify on bucketURL, failing the test on
+// any problem (orphan objects are allowed), and logs its report.
+func verifyBucket(t *testing.T, ctx context.Context, mc *miniotest.Server, bucketURL, after string) {
+	t.Helper()
 	cmd := exec.CommandContext(ctx, strataBinary(t), "bucket", "verify", "--bucket", bucketURL)
 	cmd.Env = append(childEnv(), mc.Env()...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("strata bucket verify after the crash at %s: %v\n%s", step, err, out)
+		t.Fatalf("strata bucket verify after %s: %v\n%s", after, err, out)
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	for i, l := range lines[:len(lines)-1] {
