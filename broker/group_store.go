@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/strata-io/strata/internal/failpoint"
 	"github.com/strata-io/strata/objectstore"
 	"github.com/strata-io/strata/tiering"
 )
@@ -278,6 +279,7 @@ func (s *groupStore) save(id string, doc []byte) error {
 	if err := writeFileAtomic(s.dir, groupFileName(id), doc); err != nil {
 		return err
 	}
+	failpoint.Hit("group-commit")
 	s.queue(id, pendingWrite{doc: doc})
 	return nil
 }

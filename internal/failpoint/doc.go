@@ -17,4 +17,5 @@
 //	after-commit        tiering: committed, the local tier not yet told
 //	local-retention     locallog: the log start moved, the segment files not yet deleted
 //	remote-trim         broker: the manifest trimmed, the objects not yet deleted
+//	group-commit        broker: a group's offsets saved locally, neither answered nor in the bucket
 package failpoint
