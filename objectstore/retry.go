@@ -32,13 +32,20 @@ type RetryConfig struct {
 	// number of the try that failed (1 for the first), its error and the
 	// delay before the next try; use it to count or log retries.
 	OnRetry func(op Op, attempt int, err error, delay time.Duration)
+	// AttemptTimeout bounds one try of a call other than List (default
+	// 2m): a store that stops answering (a hung connection, a stalled
+	// server) fails the try as ErrUnavailable, which is retried, instead of
+	// holding the caller for ever. It must exceed the time to move the
+	// largest object over the slowest link the store is used over.
+	AttemptTimeout time.Duration
 }
 
 // Defaults of RetryConfig.
 const (
-	DefaultMaxAttempts = 5
-	DefaultBaseDelay   = 100 * time.Millisecond
-	DefaultMaxDelay    = 5 * time.Second
+	DefaultMaxAttempts    = 5
+	DefaultBaseDelay      = 100 * time.Millisecond
+	DefaultMaxDelay       = 5 * time.Second
+	DefaultAttemptTimeout = 2 * time.Minute
 )
 
 func (c RetryConfig) withDefaults() RetryConfig {
@@ -56,6 +63,9 @@ func (c RetryConfig) withDefaults() RetryConfig {
 	}
 	if c.Sleep == nil {
 		c.Sleep = sleep
+	}
+	if c.AttemptTimeout <= 0 {
+		c.AttemptTimeout = DefaultAttemptTimeout
 	}
 	if c.Jitter == nil {
 		c.Jitter = rand.Float64
@@ -120,11 +130,18 @@ type retrying struct {
 func (r *retrying) String() string { return Describe(r.b) }
 
 // do calls f until it succeeds, fails with an error other than
-// ErrUnavailable, the tries run out, or ctx ends. It reports whether any try
-// failed with ErrUnavailable.
-func (r *retrying) do(ctx context.Context, op Op, f func() error) (unavailableSeen bool, err error) {
+// ErrUnavailable, the tries run out, or ctx ends. Each try gets a context
+// that ends after AttemptTimeout; a try that fails because that ran out
+// (ctx itself still running) counts as ErrUnavailable. It reports whether
+// any try failed with ErrUnavailable.
+func (r *retrying) do(ctx context.Context, op Op, f func(ctx context.Context) error) (unavailableSeen bool, err error) {
 	for attempt := 1; ; attempt++ {
-		err = f()
+		actx, cancel := context.WithTimeout(ctx, r.cfg.AttemptTimeout)
+		err = f(actx)
+		if err != nil && actx.Err() != nil && ctx.Err() == nil {
+			err = Unavailable(fmt.Errorf("%s: no answer within %v: %w", op, r.cfg.AttemptTimeout, err))
+		}
+		cancel()
 		if err == nil || !errors.Is(err, ErrUnavailable) {
 			return unavailableSeen, err
 		}
@@ -154,7 +171,7 @@ func (r *retrying) backoff(ctx context.Context, op Op, attempt int, err error) e
 }
 
 func (r *retrying) Put(ctx context.Context, key string, body []byte) (etag ETag, err error) {
-	_, err = r.do(ctx, OpPut, func() (err error) {
+	_, err = r.do(ctx, OpPut, func(ctx context.Context) (err error) {
 		etag, err = r.b.Put(ctx, key, body)
 		return err
 	})
@@ -162,7 +179,7 @@ func (r *retrying) Put(ctx context.Context, key string, body []byte) (etag ETag,
 }
 
 func (r *retrying) PutIfAbsent(ctx context.Context, key string, body []byte) (etag ETag, err error) {
-	ambiguous, err := r.do(ctx, OpPutIfAbsent, func() (err error) {
+	ambiguous, err := r.do(ctx, OpPutIfAbsent, func(ctx context.Context) (err error) {
 		etag, err = r.b.PutIfAbsent(ctx, key, body)
 		return err
 	})
@@ -173,7 +190,7 @@ func (r *retrying) PutIfAbsent(ctx context.Context, key string, body []byte) (et
 }
 
 func (r *retrying) PutIfMatch(ctx context.Context, key string, body []byte, match ETag) (etag ETag, err error) {
-	ambiguous, err := r.do(ctx, OpPutIfMatch, func() (err error) {
+	ambiguous, err := r.do(ctx, OpPutIfMatch, func(ctx context.Context) (err error) {
 		etag, err = r.b.PutIfMatch(ctx, key, body, match)
 		return err
 	})
@@ -200,7 +217,7 @@ func (r *retrying) resolve(ctx context.Context, key string, body []byte, precond
 }
 
 func (r *retrying) Get(ctx context.Context, key string) (body []byte, info Info, err error) {
-	_, err = r.do(ctx, OpGet, func() (err error) {
+	_, err = r.do(ctx, OpGet, func(ctx context.Context) (err error) {
 		body, info, err = r.b.Get(ctx, key)
 		return err
 	})
@@ -208,7 +225,7 @@ func (r *retrying) Get(ctx context.Context, key string) (body []byte, info Info,
 }
 
 func (r *retrying) GetRange(ctx context.Context, key string, off, n int64) (body []byte, err error) {
-	_, err = r.do(ctx, OpGetRange, func() (err error) {
+	_, err = r.do(ctx, OpGetRange, func(ctx context.Context) (err error) {
 		body, err = r.b.GetRange(ctx, key, off, n)
 		return err
 	})
@@ -216,7 +233,7 @@ func (r *retrying) GetRange(ctx context.Context, key string, off, n int64) (body
 }
 
 func (r *retrying) Head(ctx context.Context, key string) (info Info, err error) {
-	_, err = r.do(ctx, OpHead, func() (err error) {
+	_, err = r.do(ctx, OpHead, func(ctx context.Context) (err error) {
 		info, err = r.b.Head(ctx, key)
 		return err
 	})
@@ -224,7 +241,7 @@ func (r *retrying) Head(ctx context.Context, key string) (info Info, err error) 
 }
 
 func (r *retrying) Delete(ctx context.Context, key string) error {
-	_, err := r.do(ctx, OpDelete, func() error { return r.b.Delete(ctx, key) })
+	_, err := r.do(ctx, OpDelete, func(ctx context.Context) error { return r.b.Delete(ctx, key) })
 	return err
 }
 

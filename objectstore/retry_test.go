@@ -277,3 +277,36 @@ func TestRetryListGivesUpWithoutProgress(t *testing.T) {
 		t.Fatalf("List yielded %v after %d calls, want one ErrUnavailable after 3", errs, f.Calls(objectstore.OpList))
 	}
 }
+
+// A try that gets no answer within AttemptTimeout (a hung connection, a
+// stalled server) fails as ErrUnavailable and is retried, instead of holding
+// the caller for ever; a store that never answers fails the call after
+// MaxAttempts tries.
+func TestRetryTimesOutAHungTry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := faulty.New(mem.New(), 1)
+		b := objectstore.WithRetry(f, objectstore.RetryConfig{AttemptTimeout: 10 * time.Second, BaseDelay: time.Second, Jitter: half})
+		ctx := t.Context()
+		if _, err := b.Put(ctx, "k", []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		f.Inject(faulty.Rule{Op: objectstore.OpGet, Nth: 1, Action: faulty.Delay, Latency: time.Hour})
+		start := time.Now()
+		body, _, err := b.Get(ctx, "k")
+		if err != nil || string(body) != "v" {
+			t.Fatalf("Get after a hung try = %q, %v", body, err)
+		}
+		if got, want := time.Since(start), 10*time.Second+500*time.Millisecond; got != want {
+			t.Errorf("took %v of fake time, want %v (the timeout, then one backoff)", got, want)
+		}
+
+		f.Clear()
+		f.Inject(faulty.Rule{Op: objectstore.OpHead, Rate: 1, Action: faulty.Delay, Latency: time.Hour})
+		if _, err := b.Head(ctx, "k"); !errors.Is(err, objectstore.ErrUnavailable) {
+			t.Fatalf("Head of a store that never answers: %v, want ErrUnavailable", err)
+		}
+		if got := f.Calls(objectstore.OpHead); got != objectstore.DefaultMaxAttempts {
+			t.Errorf("%d tries, want %d", got, objectstore.DefaultMaxAttempts)
+		}
+	})
+}
