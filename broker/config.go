@@ -78,6 +78,10 @@ type Config struct {
 	// deletes it; default 1h. It must exceed the clock skew between the
 	// broker and the bucket.
 	OrphanAge time.Duration
+	// BucketTimeout bounds one try of a bucket request: a try with no
+	// answer by then is retried as if the store were unavailable; zero
+	// means objectstore.DefaultAttemptTimeout.
+	BucketTimeout time.Duration
 
 	// OffsetsRetention is offsets.retention.minutes: how long the committed
 	// offsets of a group without members are kept (counted from when the

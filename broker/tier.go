@@ -61,7 +61,7 @@ func openTiers(ctx context.Context, cfg *Config, obs objectstore.Observer) (*tie
 	if cfg.wrapBucket != nil {
 		bare = cfg.wrapBucket(bare)
 	}
-	bucket := objectstore.WithRetry(objectstore.Observe(bare, obs), objectstore.RetryConfig{})
+	bucket := objectstore.WithRetry(objectstore.Observe(bare, obs), objectstore.RetryConfig{AttemptTimeout: cfg.BucketTimeout})
 	c := cache.New(DefaultCacheBytes)
 	return &tiers{
 		bucket:   bucket,

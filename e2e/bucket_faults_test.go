@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,14 +27,15 @@ import (
 // InternalError, and 5% of the object writes reach MinIO (the object is
 // stored) but the client is told 500, as when a response is lost. The first
 // GET is always throttled and the first write's answer always lost, so
-// every run has both.
+// every run has both; and the first segment upload is stored but never
+// answered, so the client's timeout (--bucket-timeout) ends it.
 type faultProxy struct {
 	proxy *httputil.ReverseProxy
 	mu    sync.Mutex
 	rnd   *rand.Rand
 
-	slowDown, internal, lostWrites atomic.Int64
-	firstGet, firstPut             atomic.Bool
+	slowDown, internal, lostWrites, heldWrites atomic.Int64
+	firstGet, firstPut, firstHold              atomic.Bool
 }
 
 func (f *faultProxy) roll() float64 {
@@ -49,6 +51,15 @@ func s3Error(w http.ResponseWriter, status int, code, msg string) {
 }
 
 func (f *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/segments/") && !f.firstHold.Swap(true) {
+		// The first segment upload is stored, and its answer held until
+		// the client gives up: a write that succeeded on the server and
+		// timed out at the client.
+		f.proxy.ServeHTTP(&discardResponse{header: http.Header{}}, r)
+		f.heldWrites.Add(1)
+		<-r.Context().Done()
+		return
+	}
 	x := f.roll()
 	switch {
 	case r.Method == http.MethodGet && !f.firstGet.Swap(true):
@@ -127,7 +138,7 @@ func TestBucketErrorsUnderLoad(t *testing.T) {
 	prefix := "faults-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	bucketURL := "s3://" + mc.Bucket + "/" + prefix + "?" + q.Encode()
 	dataDir := t.TempDir()
-	args := []string{"--bucket", bucketURL, "--segment-bytes", "64KiB", "--segment-ms", "2s"}
+	args := []string{"--bucket", bucketURL, "--segment-bytes", "64KiB", "--segment-ms", "2s", "--bucket-timeout", "3s"}
 	p := startBrokerEnv(t, dataDir, mc.Env(), args...)
 	createTieredTopic(t, ctx, p, topic, partitions, "65536", nil)
 	prod := newClient(t, p, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
@@ -171,9 +182,9 @@ func TestBucketErrorsUnderLoad(t *testing.T) {
 			t.Fatalf("partition %d: read %d records, end offset %d", part, n, end[part])
 		}
 	}
-	t.Logf("injected %d SlowDown, %d InternalError, %d lost write answers; %d records acked and read back once",
-		fp.slowDown.Load(), fp.internal.Load(), fp.lostWrites.Load(), len(acked))
-	if fp.slowDown.Load() == 0 || fp.lostWrites.Load() == 0 {
+	t.Logf("injected %d SlowDown, %d InternalError, %d lost write answers, %d write answers held past the client's timeout; %d records acked and read back once",
+		fp.slowDown.Load(), fp.internal.Load(), fp.lostWrites.Load(), fp.heldWrites.Load(), len(acked))
+	if fp.slowDown.Load() == 0 || fp.lostWrites.Load() == 0 || fp.heldWrites.Load() == 0 {
 		t.Errorf("the proxy injected too few faults to test anything")
 	}
 	// The bucket verifies (orphans from lost write answers are allowed).

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/strata-io/strata/internal/miniotest"
 )
 
 // A broker killed in the middle of a consumer group's offset commit (saved
@@ -19,10 +22,12 @@ func TestKill9MidGroupCommit(t *testing.T) {
 		topic = "groupcrash"
 		group = "committers"
 	)
+	mc := miniotest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dataDir := t.TempDir()
-	p := startBrokerEnv(t, dataDir, []string{"STRATA_CRASH_AT=group-commit@25"})
+	args := []string{"--bucket", mc.BucketURL("s3", mc.Bucket, "groupcrash-"+strconv.FormatInt(time.Now().UnixNano(), 36))}
+	p := startBrokerEnv(t, dataDir, append(mc.Env(), "STRATA_CRASH_AT=group-commit@25"), args...)
 	createTopic(t, ctx, p, topic, 1)
 	adm := kadm.NewClient(newClient(t, p))
 	var lastAcked, attempted int64 = -1, -1
@@ -54,7 +59,7 @@ func TestKill9MidGroupCommit(t *testing.T) {
 		t.Fatalf("broker exited with %v, want the failpoint's 137", err)
 	}
 
-	p = startBrokerEnv(t, dataDir, nil)
+	p = startBrokerEnv(t, dataDir, mc.Env(), args...)
 	got, err := kadm.NewClient(newClient(t, p)).FetchOffsets(ctx, group)
 	if err != nil {
 		t.Fatal(err)

@@ -213,6 +213,21 @@ var serveOptionTable = []option{
 		},
 	},
 	{
+		name: "bucket-timeout", def: "2m",
+		usage: "a bucket request with no answer within this `duration` is retried as if the store were unavailable; at least 1s, above the time to move one segment over the link",
+		apply: func(o *serveOptions, v string) error {
+			d, err := parseMillisOrDuration(v)
+			if err != nil {
+				return err
+			}
+			if d < time.Second {
+				return fmt.Errorf("bucket-timeout %v is too short: the minimum is 1s", d)
+			}
+			o.Broker.BucketTimeout = d
+			return nil
+		},
+	},
+	{
 		name: "orphan-age", def: "1h",
 		usage: "`duration` an unreferenced bucket object must be old before the sweep deletes it; at least 1m, beyond the clock skew between broker and bucket",
 		apply: func(o *serveOptions, v string) error {

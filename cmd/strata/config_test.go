@@ -14,6 +14,7 @@ import (
 
 	"github.com/strata-io/strata/broker"
 	"github.com/strata-io/strata/locallog"
+	"github.com/strata-io/strata/objectstore"
 )
 
 // load runs loadServeOptions against a fake environment and file system.
@@ -51,6 +52,7 @@ func TestLoadServeOptionsDefaults(t *testing.T) {
 		LocalBudgetBytes:  broker.DefaultLocalBudgetBytes,
 		SweepInterval:     broker.DefaultSweepInterval,
 		OrphanAge:         broker.DefaultOrphanAge,
+		BucketTimeout:     objectstore.DefaultAttemptTimeout,
 
 		OffsetsRetention:           broker.DefaultOffsetsRetention,
 		GroupInitialRebalanceDelay: broker.DefaultGroupInitialRebalanceDelay,
@@ -311,6 +313,7 @@ cost-storage-gb-month: 0.0125
 connections-max-idle: 0
 request-timeout: 5s
 sweep-interval: 5m
+bucket-timeout: 45s
 orphan-age: 2h
 offsets-retention-minutes: 1440
 group-initial-rebalance-delay: 0
@@ -345,6 +348,7 @@ log-level: warn
 		RequestTimeout:    5 * time.Second,
 		SweepInterval:     5 * time.Minute,
 		OrphanAge:         2 * time.Hour,
+		BucketTimeout:     45 * time.Second,
 
 		OffsetsRetention:           24 * time.Hour,
 		GroupInitialRebalanceDelay: -1,
