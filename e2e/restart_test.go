@@ -135,6 +135,62 @@ func TestRestartKeepsAckedRecords(t *testing.T) {
 	}
 }
 
+// checkReadBack checks what a full read after a crash returned, per
+// partition of topic: offsets run from start to end without a gap, every
+// value is one the producer sent (valueIndex) to that partition, none is
+// there twice, and every acked record at or above the log start is at its
+// offset, unchanged. It returns how many records the log holds; after names
+// the crash in messages.
+func checkReadBack(t *testing.T, topic string, partitions int32, start, end map[int32]int64, got map[int32][]*kgo.Record,
+	valueIndex func([]byte) (int, bool), acked []ack, after string) int64 {
+	t.Helper()
+	byOffset := make(map[int32]map[int64]string)
+	seen := make(map[int]string) // record index → where it was found
+	var inLog int64
+	for part := range partitions {
+		byOffset[part] = make(map[int64]string)
+		for k, r := range got[part] {
+			where := fmt.Sprintf("%s/%d@%d", topic, part, r.Offset)
+			if r.Offset != start[part]+int64(k) {
+				t.Fatalf("%s: record %d of the partition has offset %d, want %d (gap or duplicate offset)", where, k, r.Offset, start[part]+int64(k))
+			}
+			i, ok := valueIndex(r.Value)
+			if !ok {
+				t.Fatalf("%s: value %.30q is not one the producer sent", where, r.Value)
+			}
+			if int32(i%int(partitions)) != part {
+				t.Fatalf("%s: record %d was produced to partition %d", where, i, i%int(partitions))
+			}
+			if prev, dup := seen[i]; dup {
+				t.Fatalf("%s: record %d is also at %s (duplicate)", where, i, prev)
+			}
+			seen[i] = where
+			byOffset[part][r.Offset] = string(r.Value)
+		}
+		if n := int64(len(got[part])); n != end[part]-start[part] {
+			t.Fatalf("partition %d: consumed %d records, want %d (end %d)", part, n, end[part]-start[part], end[part])
+		}
+		inLog += end[part] - start[part]
+	}
+	lost := 0
+	for _, a := range acked {
+		if a.offset < start[a.partition] {
+			continue // removed by retention
+		}
+		v, ok := byOffset[a.partition][a.offset]
+		if !ok || v != a.value {
+			if lost < 10 {
+				t.Errorf("acked record %.20q at %s/%d@%d: after %s and restart found %.20q (present %v)", a.value, topic, a.partition, a.offset, after, v, ok)
+			}
+			lost++
+		}
+	}
+	if lost > 0 {
+		t.Fatalf("%d of %d acked records lost or changed after %s", lost, len(acked), after)
+	}
+	return inLog
+}
+
 // sameRecord reports how got differs from want read back at offset.
 func sameRecord(got, want *kgo.Record, offset int64) error {
 	switch {
@@ -261,50 +317,8 @@ func TestKill9DuringProduceKeepsAckedRecords(t *testing.T) {
 	}
 
 	got := consumeRange(t, ctx, p, topic, end)
-	byOffset := make(map[int32]map[int64]string)
-	seen := make(map[int]string) // record index → where it was found
-	for part := range int32(partitions) {
-		byOffset[part] = make(map[int64]string)
-		for k, r := range got[part] {
-			where := fmt.Sprintf("%s/%d@%d", topic, part, r.Offset)
-			if r.Offset != start[part]+int64(k) {
-				t.Fatalf("%s: record %d of the partition has offset %d, want %d (gap or duplicate offset)", where, k, r.Offset, start[part]+int64(k))
-			}
-			i, ok := valueIndex(r.Value)
-			if !ok {
-				t.Fatalf("%s: value %.30q is not one the producer sent", where, r.Value)
-			}
-			if int32(i%partitions) != part {
-				t.Fatalf("%s: record %d was produced to partition %d", where, i, i%partitions)
-			}
-			if prev, dup := seen[i]; dup {
-				t.Fatalf("%s: record %d is also at %s (duplicate)", where, i, prev)
-			}
-			seen[i] = where
-			byOffset[part][r.Offset] = string(r.Value)
-		}
-		if n := int64(len(got[part])); n != end[part]-start[part] {
-			t.Fatalf("partition %d: consumed %d records, want %d (end %d)", part, n, end[part]-start[part], end[part])
-		}
-	}
-	var inLog int64
-	for part := range int32(partitions) {
-		inLog += end[part] - start[part]
-	}
+	inLog := checkReadBack(t, topic, partitions, start, end, got, valueIndex, acked, "kill -9 (--fsync always)")
 	t.Logf("after restart the log holds %d records: %d acked, %d unacked", inLog, len(acked), inLog-int64(len(acked)))
-	lost := 0
-	for _, a := range acked {
-		v, ok := byOffset[a.partition][a.offset]
-		if !ok || v != a.value {
-			if lost < 10 {
-				t.Errorf("acked record %.16q at %s/%d@%d: after kill -9 and restart found %.16q (present %v)", a.value, topic, a.partition, a.offset, v, ok)
-			}
-			lost++
-		}
-	}
-	if lost > 0 {
-		t.Fatalf("%d of %d acked records lost or changed after kill -9 (--fsync always)", lost, len(acked))
-	}
 
 	// The recovered log takes new appends right after its end.
 	prod2 := newClient(t, p, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()))

@@ -181,53 +181,12 @@ func testKill9BetweenUploadSteps(t *testing.T, mc *miniotest.Server, cp crashPoi
 	cl := newClient(t, p)
 	start, end := offsets(t, ctx, cl, topic)
 	got := consumeRange(t, ctx, p, topic, end)
-	byOffset := make(map[int32]map[int64]string)
-	seen := make(map[int]string) // record index → where it was found
-	var inLog int64
 	for part := range int32(partitions) {
 		if start[part] != 0 && !cp.retention {
 			t.Fatalf("partition %d: log start offset %d after restart, want 0", part, start[part])
 		}
-		byOffset[part] = make(map[int64]string)
-		for k, r := range got[part] {
-			where := fmt.Sprintf("%s/%d@%d", topic, part, r.Offset)
-			if r.Offset != start[part]+int64(k) {
-				t.Fatalf("%s: record %d of the partition has offset %d, want %d (gap or duplicate offset)", where, k, r.Offset, start[part]+int64(k))
-			}
-			i, ok := valueIndex(r.Value)
-			if !ok {
-				t.Fatalf("%s: value %.30q is not one the producer sent", where, r.Value)
-			}
-			if int32(i%partitions) != part {
-				t.Fatalf("%s: record %d was produced to partition %d", where, i, i%partitions)
-			}
-			if prev, dup := seen[i]; dup {
-				t.Fatalf("%s: record %d is also at %s (duplicate)", where, i, prev)
-			}
-			seen[i] = where
-			byOffset[part][r.Offset] = string(r.Value)
-		}
-		if n := int64(len(got[part])); n != end[part]-start[part] {
-			t.Fatalf("partition %d: consumed %d records, want %d", part, n, end[part]-start[part])
-		}
-		inLog += end[part] - start[part]
 	}
-	lost := 0
-	for _, a := range acked {
-		if a.offset < start[a.partition] {
-			continue // removed by retention
-		}
-		v, ok := byOffset[a.partition][a.offset]
-		if !ok || v != a.value {
-			if lost < 10 {
-				t.Errorf("acked record %.20q at %s/%d@%d: after the crash at %s and restart found %.20q (present %v)", a.value, topic, a.partition, a.offset, step, v, ok)
-			}
-			lost++
-		}
-	}
-	if lost > 0 {
-		t.Fatalf("%d of %d acked records lost or changed after the crash at %s", lost, len(acked), step)
-	}
+	inLog := checkReadBack(t, topic, partitions, start, end, got, valueIndex, acked, "the crash at "+step)
 	t.Logf("after restart the log holds %d records: %d acked, %d unacked; all read back once", inLog, len(acked), inLog-int64(len(acked)))
 
 	// Orphans (an uploaded, uncommitted segment after after-put) are
