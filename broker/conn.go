@@ -329,8 +329,19 @@ func (c *conn) writeLoop() {
 		if in.resp == nil {
 			continue
 		}
-		buf = appendResponse(buf[:0], in.corr, in.resp)
-		if _, err := w.Write(buf); err != nil {
+		out := buf[:0]
+		pooled := false
+		if n := sizeHint(in.resp); n > keepWriteBuf {
+			out, pooled = getBuf(n+sizeHintSlack), true
+		}
+		out = appendResponse(out, in.corr, in.resp)
+		_, err := w.Write(out) // bufio.Writer never keeps out itself
+		if pooled {
+			putBuf(out)
+		} else {
+			buf = out
+		}
+		if err != nil {
 			c.abort()
 			return
 		}

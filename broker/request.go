@@ -152,6 +152,11 @@ func appendResponse(dst []byte, corr int32, resp kmsg.Response) []byte {
 	return dst
 }
 
+// sizeHintSlack is room above sizeHint for what it does not count (error
+// messages, tagged fields), so that a buffer of sizeHint+sizeHintSlack
+// bytes rarely has to grow while the answer is encoded into it.
+const sizeHintSlack = 4 << 10
+
 // sizeHint is a lower bound on the encoded size of resp where most of it is
 // record data, so that a large fetch answer is encoded into one buffer of
 // the right size instead of one that doubles a dozen times.
