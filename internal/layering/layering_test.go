@@ -20,9 +20,10 @@ var allowed = map[string][]string{
 	"cache":       {},
 	"batch":       {},
 	"objectstore": {},
+	"auth":        {},
 	"locallog":    {"index", "batch", "internal/failpoint"},
 	"tiering":     {"index", "cache", "objectstore", "batch", "internal/failpoint"},
-	"broker":      {"tiering", "locallog", "index", "cache", "objectstore", "batch", "internal/failpoint"},
+	"broker":      {"auth", "tiering", "locallog", "index", "cache", "objectstore", "batch", "internal/failpoint"},
 	"history":     {"tiering", "objectstore", "batch"},
 }
 
