@@ -139,7 +139,9 @@ func (r *Reader) Close() error {
 // fetch of a consumer goes on from the last returned batch's last offset
 // plus one, which may be e.EndOffset: the next segment's business.
 //
-// The returned slice is the caller's own, a copy of the cached bytes.
+// The returned slice must not be modified: an answer that lies within one
+// cached block is a part of it (a copy would cost as much as the rest of
+// the read), and one that spans blocks is a copy.
 //
 // Every returned batch has passed its CRC-32C, and every batch header the
 // Read walked has checked framing: magic 2, a size within the data section,
@@ -202,7 +204,7 @@ func (r *Reader) read(ctx context.Context, key string, e Entry, offset, maxBytes
 		n += size
 		pos, base = pos+size, h.LastOffset()+1
 	}
-	out, err := v.appendTo(make([]byte, 0, n), start, n)
+	out, err := v.slice(start, n)
 	if err != nil {
 		return nil, v.fail(err)
 	}

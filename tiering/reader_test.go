@@ -383,20 +383,33 @@ func TestReaderNoBytesForNonPositiveMax(t *testing.T) {
 	}
 }
 
-func TestReaderReturnsACopy(t *testing.T) {
-	segs := readerSegs(t, 5, 1, 10)
+func TestReaderAnswerWithinOneBlockIsNotCopied(t *testing.T) {
+	segs := readerSegs(t, 5, 1, 200)
 	bk := mem.New()
 	putSegs(t, bk, segs...)
-	r, _ := newTestReader(t, bk, ReaderConfig{})
+	r, _ := newTestReader(t, bk, ReaderConfig{ReadAheadBlocks: -1})
 	ctx := context.Background()
-	out, err := r.Read(ctx, testPrefix, segs[0].e, 0, 1)
+	out, err := r.Read(ctx, testPrefix, segs[0].e, 0, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clear(out)
-	again, err := r.Read(ctx, testPrefix, segs[0].e, 0, 1)
-	if err != nil || !bytes.Equal(again, segs[0].batches[0]) {
-		t.Fatalf("after the caller scribbled on a result, a read returned %v, %v", again, err)
+	if int64(len(out)) != segs[0].f.DataLen {
+		t.Fatalf("read %d bytes, want the whole %d-byte data section", len(out), segs[0].f.DataLen)
+	}
+	// The object is one cached block: a read of it from the cache must
+	// not allocate a copy of the answer each time.
+	const reads = 50
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range reads {
+		again, err := r.Read(ctx, testPrefix, segs[0].e, 0, 1<<20)
+		if err != nil || !bytes.Equal(again, out) {
+			t.Fatalf("cached read: %d bytes, %v", len(again), err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / reads; per > uint64(len(out))/4 {
+		t.Errorf("a cached read of a %d-byte answer allocated %d bytes", len(out), per)
 	}
 }
 
