@@ -19,11 +19,12 @@
 // in the file "logstart".
 //
 // Write-ahead log (FsyncAlways). Every append also goes to one broker-wide
-// WAL (wal-%020d.log in the Log's directory) and a group commit fsyncs only
-// that file, so one fsync acknowledges every partition's appends: per-file
-// fsyncs cost one journal commit each on ext4. Segment files are fsynced
-// when sealed and at checkpoints, after which older WAL files are deleted;
-// recovery replays WAL records beyond each partition's recovered end.
+// WAL (wal-%020d.log in the Log's directory) and a group commit fdatasyncs
+// only that file, so one fsync acknowledges every partition's appends:
+// per-file fsyncs cost one journal commit each on ext4. Segment files are
+// fsynced when sealed and at checkpoints, after which older WAL files are
+// kept as spares to be overwritten (recycled) or deleted; recovery replays
+// WAL records beyond each partition's recovered end.
 // The tiering issue adds remoteEnd between logStart and highWatermark.
 //
 // Read answers from exactly one segment: the one whose range holds the

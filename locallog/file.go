@@ -20,7 +20,24 @@ type File interface {
 type OpenFileFunc func(name string, flag int, perm os.FileMode) (File, error)
 
 func osOpenFile(name string, flag int, perm os.FileMode) (File, error) {
-	return os.OpenFile(name, flag, perm)
+	f, err := os.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return osFile{f}, nil
+}
+
+// osFile is an *os.File that can also fdatasync.
+type osFile struct{ *os.File }
+
+// datasync is fdatasync for a File that offers it (Datasync), else fsync.
+// Test doubles that wrap an *os.File offer only Sync, so their injected
+// faults still apply.
+func datasync(f File) error {
+	if d, ok := f.(interface{ Datasync() error }); ok {
+		return d.Datasync()
+	}
+	return f.Sync()
 }
 
 // writeFileAtomic replaces path with data: temp file, fsync, rename, fsync

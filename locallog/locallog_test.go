@@ -685,20 +685,20 @@ func TestWALCheckpointDeletesOldFiles(t *testing.T) {
 	// checkpoint, once every partition with records in it is open.
 	l2 := testLog(t, dir, FsyncAlways, nil)
 	defer l2.Close()
-	if files, _ := listWAL(dir); len(files) != 2 {
+	if files, _ := listWAL(dir, walPrefix); len(files) != 2 {
 		t.Fatalf("WAL files after reopen: %v", files)
 	}
 	if err := l2.checkpoint(); err != nil {
 		t.Fatal(err)
 	}
-	if files, _ := listWAL(dir); len(files) != 2 {
+	if files, _ := listWAL(dir, walPrefix); len(files) != 2 {
 		t.Fatalf("checkpoint deleted WAL files before t-0 was opened: %v", files)
 	}
 	p2 := openPart(t, l2, "t-0", PartitionConfig{SegmentBytes: 1 << 30, RetentionMs: -1, RetentionBytes: -1})
 	if err := l2.checkpoint(); err != nil {
 		t.Fatal(err)
 	}
-	if files, _ := listWAL(dir); len(files) != 1 {
+	if files, _ := listWAL(dir, walPrefix); len(files) != 1 {
 		t.Fatalf("WAL files after checkpoint: %v", files)
 	}
 	if got := readAll(t, p2, 1<<20); len(got) != 10 {
