@@ -33,7 +33,7 @@ const partitionsDir = "partitions"
 var ErrClosed = errors.New("broker: closed")
 
 // Broker is a single Kafka-compatible broker serving topics from a local
-// log. Open recovers it and binds its listener, Run serves until its
+// log. Open recovers it and binds its listeners, Run serves until its
 // context ends, Close releases everything.
 type Broker struct {
 	cfg       Config
@@ -43,12 +43,10 @@ type Broker struct {
 	tierNames sync.Map // local partition name → its tiering prefix, for onSeal
 	groups    *coordinator
 	budget    localBudget
-	ln        net.Listener
+	listeners []*listener // as configured, in order; bound by Open
 	dirLock   *os.File
 	clusterID string
 	nodeID    int32
-	host      string // advertised to clients
-	port      int32
 
 	topicSet atomic.Pointer[topicSet] // replaced under adminMu
 
@@ -64,6 +62,9 @@ type Broker struct {
 	// afterResolve, when set (by tests, before any traffic), runs between
 	// resolving an offset to the local tier and reading it.
 	afterResolve func(p *partition, offset int64, r resolution)
+	// onRequest, when set (by tests, before Run), sees every decoded
+	// request before its handler.
+	onRequest func(rc *request)
 
 	metrics *metrics
 	started time.Time // when Open began; cost request counts start here
@@ -108,7 +109,7 @@ type TierStatus struct {
 
 // Open recovers the broker in cfg.DataDir — the topic metadata and every
 // partition's local log, removing partition directories no topic owns — and
-// binds the Kafka listener. The broker answers requests once Run is called.
+// binds the Kafka listeners. The broker answers requests once Run is called.
 // The data directory is locked until Close.
 func Open(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	if err := cfg.setDefaults(); err != nil {
@@ -200,14 +201,15 @@ func Open(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		return nil, fmt.Errorf("open broker: %w", err)
 	}
 
-	if b.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+	if b.listeners, err = listen(&b.cfg); err != nil {
 		return nil, fmt.Errorf("open broker: %w", err)
 	}
-	if b.host, b.port, err = advertisedAddr(cfg, b.ln.Addr()); err != nil {
-		return nil, fmt.Errorf("open broker: %w", err)
+	for _, l := range b.listeners {
+		b.logger.Info("kafka listener", "name", l.Name, "protocol", string(l.Protocol), "listen", l.ln.Addr().String(),
+			"advertised", net.JoinHostPort(l.host, strconv.Itoa(int(l.port))))
 	}
-	b.logger.Info("broker open", "listen", b.ln.Addr().String(), "advertised", net.JoinHostPort(b.host, strconv.Itoa(int(b.port))),
-		"cluster", b.clusterID, "topics", len(topics), "fsync", cfg.Fsync.String(), "bucket", bucketurl.Redact(cfg.Bucket))
+	b.logger.Info("broker open", "listen", b.Addr(), "cluster", b.clusterID, "topics", len(topics),
+		"fsync", cfg.Fsync.String(), "bucket", bucketurl.Redact(cfg.Bucket))
 	return b, nil
 }
 
@@ -216,8 +218,8 @@ func (cfg *Config) setDefaults() error {
 	if cfg.DataDir == "" {
 		return errors.New("broker config: DataDir is required")
 	}
-	if cfg.Listen == "" {
-		cfg.Listen = DefaultListen
+	if err := cfg.validateListeners(); err != nil {
+		return err
 	}
 	if cfg.DefaultPartitions == 0 {
 		cfg.DefaultPartitions = 1
@@ -358,40 +360,19 @@ func (b *Broker) removeOrphans(topics map[string]*topic) error {
 	return nil
 }
 
-// advertisedAddr returns the host and port clients are told to connect to.
-func advertisedAddr(cfg Config, bound net.Addr) (string, int32, error) {
-	addr := cfg.AdvertisedAddr
-	if addr == "" {
-		host, _, err := net.SplitHostPort(cfg.Listen)
-		if err != nil {
-			return "", 0, fmt.Errorf("listen address %q: %w", cfg.Listen, err)
-		}
-		_, port, err := net.SplitHostPort(bound.String())
-		if err != nil {
-			return "", 0, err
-		}
-		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-			// Listening on every interface: the host name is the best
-			// guess at an address clients can reach.
-			if host, err = os.Hostname(); err != nil {
-				host = "localhost"
-			}
-		}
-		addr = net.JoinHostPort(host, port)
-	}
-	host, portStr, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", 0, fmt.Errorf("advertised address %q: %w", addr, err)
-	}
-	port, err := strconv.ParseUint(portStr, 10, 16)
-	if err != nil || host == "" {
-		return "", 0, fmt.Errorf("advertised address %q: want host:port", addr)
-	}
-	return host, int32(port), nil
-}
+// Addr returns the address the first Kafka listener is bound to.
+func (b *Broker) Addr() string { return b.listeners[0].ln.Addr().String() }
 
-// Addr returns the address the Kafka listener is bound to.
-func (b *Broker) Addr() string { return b.ln.Addr().String() }
+// ListenerAddr returns the address the listener called name is bound to,
+// or "" if there is none of that name.
+func (b *Broker) ListenerAddr(name string) string {
+	for _, l := range b.listeners {
+		if l.Name == name {
+			return l.ln.Addr().String()
+		}
+	}
+	return ""
+}
 
 // Ready reports whether the broker is recovered and accepting connections.
 func (b *Broker) Ready() bool { return b.ready.Load() }
@@ -488,8 +469,11 @@ func (b *Broker) Run(ctx context.Context) error {
 	go func() { b.groups.store.run(tierCtx); groupsDone <- struct{}{} }()
 	go func() { b.runOffsetExpiry(tierCtx); groupsDone <- struct{}{} }()
 	stopAccept := make(chan struct{})
-	acceptDone := make(chan error, 1)
-	go func() { acceptDone <- b.acceptLoop(context.WithoutCancel(ctx), stopAccept) }()
+	acceptDone := make(chan error, len(b.listeners))
+	accepting := len(b.listeners) // accept loops not yet returned
+	for _, l := range b.listeners {
+		go func() { acceptDone <- b.acceptLoop(context.WithoutCancel(ctx), l, stopAccept) }()
+	}
 	b.ready.Store(true)
 
 	var errs []error
@@ -502,7 +486,7 @@ func (b *Broker) Run(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("local log: %w", err))
 		}
 	case err := <-acceptDone:
-		acceptDone = nil
+		accepting--
 		if err != nil {
 			errs = append(errs, fmt.Errorf("accept: %w", err))
 		}
@@ -511,8 +495,10 @@ func (b *Broker) Run(ctx context.Context) error {
 	b.logger.Info("broker shutting down")
 
 	close(stopAccept)
-	_ = b.ln.Close()
-	if acceptDone != nil {
+	for _, l := range b.listeners {
+		_ = l.ln.Close()
+	}
+	for range accepting {
 		if err := <-acceptDone; err != nil {
 			errs = append(errs, fmt.Errorf("accept: %w", err))
 		}
@@ -542,12 +528,13 @@ func (b *Broker) Run(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// acceptLoop accepts connections until the listener is closed. Connections
-// get their contexts from base.
-func (b *Broker) acceptLoop(base context.Context, stop <-chan struct{}) error {
+// acceptLoop accepts connections on l until it is closed. Connections get
+// their contexts from base. A TLS handshake runs on the connection's own
+// goroutine, so a slow or silent client does not hold up the next accept.
+func (b *Broker) acceptLoop(base context.Context, l *listener, stop <-chan struct{}) error {
 	var backoff time.Duration
 	for {
-		nc, err := b.ln.Accept()
+		nc, err := l.ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return nil
@@ -555,7 +542,7 @@ func (b *Broker) acceptLoop(base context.Context, stop <-chan struct{}) error {
 			// Out of file descriptors and the like: wait and retry, as
 			// net/http does.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			b.logger.Error("accept", "err", err, "retry_in", backoff)
+			b.logger.Error("accept", "listener", l.Name, "err", err, "retry_in", backoff)
 			t := time.NewTimer(backoff)
 			select {
 			case <-stop:
@@ -566,8 +553,8 @@ func (b *Broker) acceptLoop(base context.Context, stop <-chan struct{}) error {
 			continue
 		}
 		backoff = 0
-		b.logger.Debug("connection accepted", "remote", nc.RemoteAddr().String())
-		c := newConn(base, b, nc)
+		b.logger.Debug("connection accepted", "listener", l.Name, "remote", nc.RemoteAddr().String())
+		c := newConn(base, b, l, nc)
 		b.connMu.Lock()
 		if b.draining {
 			b.connMu.Unlock()
@@ -618,7 +605,7 @@ func (b *Broker) drainConns() {
 }
 
 // Close stops a running broker as cancelling Run's context does, waits for
-// Run to return, and releases the listener, the local log and the data
+// Run to return, and releases the listeners, the local log and the data
 // directory lock. It is idempotent.
 func (b *Broker) Close() error {
 	b.stateMu.Lock()
@@ -636,8 +623,8 @@ func (b *Broker) Close() error {
 func (b *Broker) closeResources() error {
 	b.closeOnce.Do(func() {
 		var errs []error
-		if b.ln != nil {
-			_ = b.ln.Close()
+		for _, l := range b.listeners {
+			_ = l.ln.Close()
 		}
 		if b.groups != nil {
 			b.groups.close()
@@ -659,9 +646,6 @@ func (b *Broker) closeResources() error {
 	})
 	return b.closeErr
 }
-
-// hostPort returns the advertised address as Metadata reports it.
-func (b *Broker) hostPort() (string, int32) { return b.host, b.port }
 
 // validClientSoftware mirrors Kafka's check of ApiVersions v3+ client
 // software names and versions: [a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?

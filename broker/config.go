@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"time"
 
@@ -22,6 +23,11 @@ type Config struct {
 	Fsync             locallog.FsyncPolicy
 	MaxRequestBytes   int32 // frames larger than this close the connection; default 100 MiB
 	Logger            *slog.Logger
+	// Listeners are the named Kafka listeners, each with its own security
+	// protocol. Empty means one PLAINTEXT listener named "PLAINTEXT" on
+	// Listen, advertised as AdvertisedAddr; Listen and AdvertisedAddr must
+	// be empty when Listeners is set.
+	Listeners []Listener
 	// ReadOnly makes the broker serve the topics that another broker writes
 	// to Bucket, following its manifests every PollInterval, and never
 	// write to the bucket: produce and admin writes are refused. Its local
@@ -112,6 +118,55 @@ type Config struct {
 	// and by tests.
 	bucketBackoff tiering.Backoff
 }
+
+// SecurityProtocol is a listener's security protocol, as Kafka's
+// listener.security.protocol.map names it.
+type SecurityProtocol string
+
+// The security protocols of Kafka.
+const (
+	ProtocolPlaintext     SecurityProtocol = "PLAINTEXT"
+	ProtocolSSL           SecurityProtocol = "SSL"
+	ProtocolSASLPlaintext SecurityProtocol = "SASL_PLAINTEXT"
+	ProtocolSASLSSL       SecurityProtocol = "SASL_SSL"
+)
+
+// TLS reports whether connections of protocol p are wrapped in TLS.
+func (p SecurityProtocol) TLS() bool { return p == ProtocolSSL || p == ProtocolSASLSSL }
+
+// SASL reports whether clients of protocol p authenticate with SASL.
+func (p SecurityProtocol) SASL() bool { return p == ProtocolSASLPlaintext || p == ProtocolSASLSSL }
+
+// Valid reports whether p is one of Kafka's four security protocols.
+func (p SecurityProtocol) Valid() bool {
+	switch p {
+	case ProtocolPlaintext, ProtocolSSL, ProtocolSASLPlaintext, ProtocolSASLSSL:
+		return true
+	}
+	return false
+}
+
+// Listener is one named Kafka listener.
+type Listener struct {
+	Name string // e.g. "PLAINTEXT", "INTERNAL"; unique among the listeners
+	Addr string // host:port to bind; port 0 picks a free one
+	// Advertised is the host:port given (in Metadata, FindCoordinator and
+	// DescribeCluster) to clients that connect to this listener; empty
+	// means the bound address, with the host name for a wildcard host.
+	Advertised string
+	// Protocol is the listener's security protocol; empty means the one
+	// its Name spells, if it spells one.
+	Protocol SecurityProtocol
+	// TLS is the server configuration of a listener whose Protocol.TLS();
+	// its ClientAuth decides whether clients present certificates. A
+	// verified client certificate makes the connection's principal
+	// "User:" and the certificate's subject.
+	TLS *tls.Config
+}
+
+// DefaultListenerName names the one listener of a Config without
+// Listeners.
+const DefaultListenerName = "PLAINTEXT"
 
 // Defaults for the zero values of Config.
 const (

@@ -3,6 +3,7 @@ package broker
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -51,10 +52,16 @@ var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeB
 // finish) runs on a goroutine of its own; the writer goroutine writes the
 // answers in request order.
 type conn struct {
-	b      *Broker
-	nc     net.Conn
-	host   string // the client's IP, as group members report it
-	logger *slog.Logger
+	b        *Broker
+	listener *listener // the listener that accepted the connection
+	nc       net.Conn  // a *tls.Conn on a TLS listener
+	host     string    // the client's IP, as group members report it
+	logger   *slog.Logger
+	// principal is who the client is: "User:" and the subject of a
+	// verified TLS client certificate, else anonymous. Set before the
+	// first request is read; SASL authentication, run by the reader
+	// goroutine, will overwrite it. Every request carries a copy.
+	principal string
 
 	// The connection's contexts live as long as it does (like net/http's
 	// per-connection context): ctx ends when the connection is torn down.
@@ -82,18 +89,29 @@ type inflight struct {
 
 // newConn prepares nc for serve. base carries the values of Run's context
 // but not its cancellation: shutdown drains connections instead.
-func newConn(base context.Context, b *Broker, nc net.Conn) *conn {
+// On a TLS listener nc is wrapped in TLS here; the handshake waits for
+// serve.
+func newConn(base context.Context, b *Broker, l *listener, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(base)
 	pollCtx, stopPolls := context.WithCancel(ctx)
 	host := nc.RemoteAddr().String()
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
+	logger := b.logger.With("remote", nc.RemoteAddr().String())
+	if len(b.listeners) > 1 {
+		logger = logger.With("listener", l.Name)
+	}
+	if l.Protocol.TLS() {
+		nc = tls.Server(nc, l.TLS)
+	}
 	return &conn{
 		b:          b,
+		listener:   l,
 		nc:         nc,
 		host:       "/" + host,
-		logger:     b.logger.With("remote", nc.RemoteAddr().String()),
+		principal:  anonymous,
+		logger:     logger,
 		ctx:        ctx,
 		cancel:     cancel,
 		pollCtx:    pollCtx,
@@ -107,6 +125,20 @@ func newConn(base context.Context, b *Broker, nc net.Conn) *conn {
 // the protocol cannot answer, or the broker drains it. It returns after the
 // connection's goroutines have exited and the socket is closed.
 func (c *conn) serve() {
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		if err := c.handshake(tc); err != nil {
+			// A client speaking plaintext to a TLS port, a certificate
+			// the client or broker rejects, a timeout or a drain.
+			level := slog.LevelWarn
+			if c.draining.Load() || errors.Is(err, io.EOF) {
+				level = slog.LevelDebug // shutting down, or the client left first
+			}
+			c.logger.Log(c.ctx, level, "closing connection: TLS handshake failed", "err", err)
+			c.abort()
+			return
+		}
+		c.logger.Debug("TLS handshake done", "principal", c.principal)
+	}
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
@@ -234,7 +266,10 @@ func (c *conn) handle(frame []byte) (*inflight, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("client %q: %w", hdr.clientID, err)
 	}
-	rc := &request{requestHeader: hdr, kreq: kreq, at: time.Now(), host: c.host, ctx: c.ctx, pollCtx: c.pollCtx}
+	rc := &request{requestHeader: hdr, kreq: kreq, at: time.Now(), host: c.host, listener: c.listener, principal: c.principal, ctx: c.ctx, pollCtx: c.pollCtx}
+	if c.b.onRequest != nil {
+		c.b.onRequest(rc)
+	}
 	c.b.metrics.request(hdr.key)
 	rep, err := lookupAPI(hdr.key).handle(c.b, rc)
 	if err != nil {

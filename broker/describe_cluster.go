@@ -25,7 +25,7 @@ func (b *Broker) handleDescribeCluster(rc *request) (reply, error) {
 	}
 	resp.ClusterID = b.clusterID
 	resp.ControllerID = b.nodeID
-	host, port := b.hostPort()
+	host, port := rc.listener.advertised()
 	br := kmsg.NewDescribeClusterResponseBroker()
 	br.NodeID, br.Host, br.Port = b.nodeID, host, port
 	resp.Brokers = []kmsg.DescribeClusterResponseBroker{br}

@@ -28,6 +28,17 @@
 // ApiVersions version is answered in v0 (KIP-511). A panic while serving a
 // connection closes that connection only.
 //
+// The broker binds one or more named listeners (Config.Listeners), each
+// with its own accept loop and security protocol. Every connection knows
+// its listener: answers that name the broker (Metadata, FindCoordinator,
+// DescribeCluster) give the address that listener advertises, as Kafka
+// does. On a TLS listener the handshake runs on the connection's
+// goroutine, bounded by the request timeout, so a silent client cannot
+// hold up accepting others; a failed handshake closes that connection
+// only. A connection's principal is "User:" and the subject DN of a
+// verified client certificate, else User:ANONYMOUS; each request carries
+// it (request.principal) for SASL to overwrite and ACLs to check.
+//
 // # Topic metadata
 //
 // Topics (name, ID, partition count, explicitly set configs), the cluster

@@ -12,7 +12,7 @@ import (
 func (b *Broker) handleFindCoordinator(rc *request) (reply, error) {
 	req := rc.kreq.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
-	host, port := b.hostPort()
+	host, port := rc.listener.advertised()
 	check := func(key string) error {
 		switch {
 		case req.CoordinatorType != 0:

@@ -56,7 +56,7 @@ func FuzzGroupRequests(f *testing.F) {
 			if d.err != "" || !groupAPIs[kmsg.Key(d.hdr.key)] {
 				continue
 			}
-			rc := &request{requestHeader: d.hdr, kreq: d.req, at: time.Now(), host: "/fuzz", ctx: context.Background(), pollCtx: done}
+			rc := &request{requestHeader: d.hdr, kreq: d.req, at: time.Now(), host: "/fuzz", listener: b.listeners[0], principal: anonymous, ctx: context.Background(), pollCtx: done}
 			rep, err := lookupAPI(d.hdr.key).handle(b, rc)
 			if err != nil {
 				continue

@@ -34,7 +34,7 @@ func (b *Broker) handleMetadata(rc *request) (reply, error) {
 	req := rc.kreq.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 
-	host, port := b.hostPort()
+	host, port := rc.listener.advertised()
 	br := kmsg.NewMetadataResponseBroker()
 	br.NodeID, br.Host, br.Port = b.nodeID, host, port
 	resp.Brokers = []kmsg.MetadataResponseBroker{br}

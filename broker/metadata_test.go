@@ -53,7 +53,7 @@ func TestMetadataTopicSelection(t *testing.T) {
 	if resp := md(12, []kmsg.MetadataRequestTopic{missing}); resp.Topics[0].ErrorCode != kerr.UnknownTopicOrPartition.Code {
 		t.Errorf("unknown topic, auto-creation off: error %d", resp.Topics[0].ErrorCode)
 	}
-	if resp.Brokers[0].NodeID != 0 || resp.ControllerID != 0 || *resp.ClusterID != tb.clusterID || resp.Brokers[0].Port != tb.port {
+	if resp.Brokers[0].NodeID != 0 || resp.ControllerID != 0 || *resp.ClusterID != tb.clusterID || resp.Brokers[0].Port != tb.listeners[0].port {
 		t.Errorf("broker: %+v controller %d", resp.Brokers, resp.ControllerID)
 	}
 }

@@ -182,6 +182,12 @@ type request struct {
 	kreq kmsg.Request
 	at   time.Time // when the frame was read; fetch MaxWait counts from here
 	host string    // the client's address as Kafka reports it ("/127.0.0.1")
+	// listener is the listener the request came in on; answers that name
+	// the broker give its advertised address.
+	listener *listener
+	// principal is the client's identity, as conn.principal; ACLs will
+	// check it.
+	principal string
 
 	// ctx ends when the connection is torn down; waits for durability use
 	// it. pollCtx also ends when the broker starts shutting down, so that

@@ -250,12 +250,12 @@ func TestEveryAdvertisedVersion(t *testing.T) {
 			return req, func(r kmsg.Response) error {
 				resp := r.(*kmsg.FindCoordinatorResponse)
 				if v < 4 {
-					if resp.ErrorCode != 0 || resp.NodeID != tb.nodeID || resp.Port != tb.port {
+					if resp.ErrorCode != 0 || resp.NodeID != tb.nodeID || resp.Port != tb.listeners[0].port {
 						return fmt.Errorf("%+v", resp)
 					}
 					return nil
 				}
-				if len(resp.Coordinators) != 2 || resp.Coordinators[1].Key != "sweep-b" || resp.Coordinators[1].ErrorCode != 0 || resp.Coordinators[1].Port != tb.port {
+				if len(resp.Coordinators) != 2 || resp.Coordinators[1].Key != "sweep-b" || resp.Coordinators[1].ErrorCode != 0 || resp.Coordinators[1].Port != tb.listeners[0].port {
 					return fmt.Errorf("%+v", resp.Coordinators)
 				}
 				return nil
@@ -371,7 +371,7 @@ func TestEveryAdvertisedVersion(t *testing.T) {
 		kmsg.DescribeCluster: func(v int16) (kmsg.Request, check) {
 			return kmsg.NewPtrDescribeClusterRequest(), func(r kmsg.Response) error {
 				resp := r.(*kmsg.DescribeClusterResponse)
-				if resp.ErrorCode != 0 || resp.ClusterID != tb.clusterID || len(resp.Brokers) != 1 || resp.Brokers[0].Port != tb.port {
+				if resp.ErrorCode != 0 || resp.ClusterID != tb.clusterID || len(resp.Brokers) != 1 || resp.Brokers[0].Port != tb.listeners[0].port {
 					return fmt.Errorf("%+v", resp)
 				}
 				return nil

@@ -55,10 +55,23 @@ func startBroker(t testing.TB, dataDir string, extraArgs ...string) *proc {
 // (childEnv drops STRATA_* settings, so a failpoint must come this way).
 func startBrokerEnv(t testing.TB, dataDir string, env []string, extraArgs ...string) *proc {
 	t.Helper()
+	return startBrokerWith(t, dataDir, env, nil, extraArgs)
+}
+
+// startBrokerListening is startBroker with the Kafka listener flags made
+// by listenArgs from the free loopback address picked for the child (in
+// place of --listen addr), e.g. a --listeners list.
+func startBrokerListening(t testing.TB, dataDir string, listenArgs func(kafkaAddr string) []string, extraArgs ...string) *proc {
+	t.Helper()
+	return startBrokerWith(t, dataDir, nil, listenArgs, extraArgs)
+}
+
+func startBrokerWith(t testing.TB, dataDir string, env []string, listenArgs func(string) []string, extraArgs []string) *proc {
+	t.Helper()
 	bin := strataBinary(t)
 	var lastErr error
 	for attempt := 1; attempt <= maxStartAttempts; attempt++ {
-		p, err := tryStartBroker(t, bin, dataDir, attempt, env, extraArgs)
+		p, err := tryStartBroker(t, bin, dataDir, attempt, env, listenArgs, extraArgs)
 		if err == nil {
 			return p
 		}
@@ -74,7 +87,7 @@ func startBrokerEnv(t testing.TB, dataDir string, env []string, extraArgs ...str
 
 var errPortTaken = errors.New("port taken")
 
-func tryStartBroker(t testing.TB, bin, dataDir string, attempt int, env, extraArgs []string) (*proc, error) {
+func tryStartBroker(t testing.TB, bin, dataDir string, attempt int, env []string, listenArgs func(string) []string, extraArgs []string) (*proc, error) {
 	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
@@ -89,12 +102,12 @@ func tryStartBroker(t testing.TB, bin, dataDir string, attempt int, env, extraAr
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{
-		"serve",
-		"--listen", p.kafkaAddr,
-		"--http-listen", p.httpAddr,
-		"--data-dir", dataDir,
-	}, extraArgs...)
+	if listenArgs == nil {
+		listenArgs = func(addr string) []string { return []string{"--listen", addr} }
+	}
+	args := append([]string{"serve"}, listenArgs(p.kafkaAddr)...)
+	args = append(args, "--http-listen", p.httpAddr, "--data-dir", dataDir)
+	args = append(args, extraArgs...)
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append(childEnv(), env...)
 	dieWithParent(p.cmd)

@@ -35,6 +35,10 @@ type serveOptions struct {
 	// Settings lists every option with its value and where the value came
 	// from, in declaration order.
 	Settings []setting
+
+	// listenerFlags holds the listener and TLS settings until all are
+	// read; resolveListeners turns them into Broker.Listeners.
+	listenerFlags listenerFlags
 }
 
 // setting is one resolved option.
@@ -79,6 +83,60 @@ var serveOptionTable = []option{
 				}
 			}
 			o.Broker.AdvertisedAddr = v
+			return nil
+		},
+	},
+	{
+		name: "listeners", def: "",
+		usage: "named Kafka listeners, `NAME://host:port,…` as Kafka writes them, e.g. PLAINTEXT://localhost:9092,SECURE://0.0.0.0:9093; replaces --listen",
+		apply: func(o *serveOptions, v string) error {
+			ls, err := parseListenerList(v, false)
+			o.listenerFlags.listeners = ls
+			return err
+		},
+	},
+	{
+		name: "advertised-listeners", def: "",
+		usage: "`NAME://host:port,…` given to the clients of each listener in Metadata (default: the bound address of each); names from --listeners",
+		apply: func(o *serveOptions, v string) error {
+			ls, err := parseListenerList(v, true)
+			o.listenerFlags.advertised = ls
+			return err
+		},
+	},
+	{
+		name: "listener-security-protocol-map", def: "",
+		usage: "security protocol of each listener, `NAME:PROTOCOL,…` with PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, e.g. SECURE:SSL; a listener named after a protocol has that protocol",
+		apply: func(o *serveOptions, v string) error {
+			m, err := parseProtocolMap(v)
+			o.listenerFlags.protocols = m
+			return err
+		},
+	},
+	{
+		name: "tls-cert-file", def: "",
+		usage: "PEM `file` of the certificate (chain) of SSL and SASL_SSL listeners",
+		apply: func(o *serveOptions, v string) error { o.listenerFlags.certFile = v; return nil },
+	},
+	{
+		name: "tls-key-file", def: "",
+		usage: "PEM `file` of the private key of --tls-cert-file",
+		apply: func(o *serveOptions, v string) error { o.listenerFlags.keyFile = v; return nil },
+	},
+	{
+		name: "tls-client-ca-file", def: "",
+		usage: "PEM `file` of the CA certificates that client certificates are verified against",
+		apply: func(o *serveOptions, v string) error { o.listenerFlags.clientCAFile = v; return nil },
+	},
+	{
+		name: "tls-client-auth", def: "none",
+		usage: "client certificates on TLS listeners, like Kafka's ssl.client.auth: `mode` none, requested (verified if given) or required; requested and required need --tls-client-ca-file",
+		apply: func(o *serveOptions, v string) error {
+			a, ok := clientAuthModes[v]
+			if !ok {
+				return fmt.Errorf("invalid mode %q: want none, requested or required", v)
+			}
+			o.listenerFlags.clientAuth, o.listenerFlags.clientAuthName = a, v
 			return nil
 		},
 	},
@@ -469,6 +527,7 @@ func loadServeOptions(args []string, lookupEnv func(string) (string, bool), read
 		}
 	}
 
+	wheres := make(map[string]string, len(serveOptionTable)) // option name → where its value came from
 	for _, opt := range serveOptionTable {
 		s := setting{Name: opt.name, Value: opt.def, Source: "default"}
 		where := "default"
@@ -488,6 +547,10 @@ func loadServeOptions(args []string, lookupEnv func(string) (string, bool), read
 			return serveOptions{}, fmt.Errorf("%s (from %s): %w", opt.name, where, err)
 		}
 		o.Settings = append(o.Settings, s)
+		wheres[opt.name] = where
+	}
+	if err := resolveListeners(&o, wheres, readFile); err != nil {
+		return serveOptions{}, err
 	}
 	return o, nil
 }

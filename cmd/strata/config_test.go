@@ -302,6 +302,13 @@ func TestConfigFileAcceptsTypedYAML(t *testing.T) {
 	const file = `# all settings, written the way YAML users write them
 listen: 127.0.0.1:19092
 advertised-addr: ""
+listeners: ""
+advertised-listeners:
+listener-security-protocol-map: ""
+tls-cert-file: ""
+tls-key-file: ""
+tls-client-ca-file: ""
+tls-client-auth: none
 data-dir: /var/lib/strata
 bucket: file:///var/lib/strata/bucket
 local-budget-bytes: 512MiB
