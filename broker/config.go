@@ -97,6 +97,20 @@ type Config struct {
 	GroupMinSessionTimeout time.Duration
 	GroupMaxSessionTimeout time.Duration
 
+	// SASLMechanisms are the SASL mechanisms clients may authenticate
+	// with (SCRAM-SHA-256, SCRAM-SHA-512, PLAIN); empty turns SASL off.
+	// With authentication on, ACLs are enforced: what no ACL allows is
+	// denied.
+	SASLMechanisms []string
+	// SuperUsers may do everything whatever the ACLs say: principals
+	// ("User:admin") or bare user names ("admin").
+	SuperUsers []string
+
+	// principalOf, when set (by tests only), gives each request the
+	// principal it returns for the request's client id, in place of the
+	// connection's: it stands in for SASL, so that ACL tests can act as
+	// several users. It turns authentication (and so ACL enforcement) on.
+	principalOf func(clientID string) string
 	// offsetsRetentionCheck, when set (by tests), is how often expired
 	// offsets are looked for; default DefaultOffsetsRetentionCheck.
 	offsetsRetentionCheck time.Duration
@@ -111,6 +125,13 @@ type Config struct {
 	// take-overs at start-up and in admin requests; set by setDefaults,
 	// and by tests.
 	bucketBackoff tiering.Backoff
+}
+
+// authenticationOn reports whether clients authenticate, and so whether
+// ACLs are enforced (deny by default, super-users bypass). When it is off
+// every request is allowed.
+func (cfg *Config) authenticationOn() bool {
+	return len(cfg.SASLMechanisms) > 0 || cfg.principalOf != nil
 }
 
 // Defaults for the zero values of Config.

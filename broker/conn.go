@@ -18,6 +18,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/auth"
 )
 
 const (
@@ -55,6 +57,9 @@ type conn struct {
 	nc     net.Conn
 	host   string // the client's IP, as group members report it
 	logger *slog.Logger
+	// principal is who the client authenticated as (auth.Anonymous until
+	// it does); every request carries it.
+	principal string
 
 	// The connection's contexts live as long as it does (like net/http's
 	// per-connection context): ctx ends when the connection is torn down.
@@ -93,6 +98,7 @@ func newConn(base context.Context, b *Broker, nc net.Conn) *conn {
 		b:          b,
 		nc:         nc,
 		host:       "/" + host,
+		principal:  auth.Anonymous,
 		logger:     b.logger.With("remote", nc.RemoteAddr().String()),
 		ctx:        ctx,
 		cancel:     cancel,
@@ -234,7 +240,10 @@ func (c *conn) handle(frame []byte) (*inflight, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("client %q: %w", hdr.clientID, err)
 	}
-	rc := &request{requestHeader: hdr, kreq: kreq, at: time.Now(), host: c.host, ctx: c.ctx, pollCtx: c.pollCtx}
+	rc := &request{requestHeader: hdr, kreq: kreq, at: time.Now(), host: c.host, principal: c.principal, ctx: c.ctx, pollCtx: c.pollCtx}
+	if c.b.cfg.principalOf != nil {
+		rc.principal = c.b.cfg.principalOf(hdr.clientID)
+	}
 	c.b.metrics.request(hdr.key)
 	rep, err := lookupAPI(hdr.key).handle(c.b, rc)
 	if err != nil {

@@ -182,6 +182,9 @@ type request struct {
 	kreq kmsg.Request
 	at   time.Time // when the frame was read; fetch MaxWait counts from here
 	host string    // the client's address as Kafka reports it ("/127.0.0.1")
+	// principal is who the client is, as ACLs name it: "User:alice", or
+	// auth.Anonymous for a client that did not authenticate.
+	principal string
 
 	// ctx ends when the connection is torn down; waits for durability use
 	// it. pollCtx also ends when the broker starts shutting down, so that
