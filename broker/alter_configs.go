@@ -4,19 +4,25 @@ import (
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/auth"
 )
 
 // handleAlterConfigs replaces a topic's explicitly set configs with the
 // request's set: configs it does not name return to their defaults.
 // Changes apply to the partitions at once and are persisted. Broker
-// configs are read-only.
+// configs are read-only. A topic needs ALTER_CONFIGS on it, the broker
+// ALTER_CONFIGS on the cluster.
 func (b *Broker) handleAlterConfigs(rc *request) (reply, error) {
 	req := rc.kreq.(*kmsg.AlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
 	for _, rr := range req.Resources {
 		r := kmsg.NewAlterConfigsResponseResource()
 		r.ResourceType, r.ResourceName = rr.ResourceType, rr.ResourceName
-		err := b.checkAlterResource(rr.ResourceType)
+		err := b.checkConfigAccess(rc, auth.OpAlterConfigs, rr.ResourceType, rr.ResourceName)
+		if err == nil {
+			err = b.checkAlterResource(rr.ResourceType)
+		}
 		if err == nil {
 			err = b.alterTopicConfigs(rr.ResourceName, req.ValidateOnly, func(topicConfigs) (topicConfigs, error) {
 				next := make(topicConfigs, len(rr.Configs))

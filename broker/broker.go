@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/strata-io/strata/auth"
 	"github.com/strata-io/strata/locallog"
 	"github.com/strata-io/strata/objectstore/bucketurl"
 	"github.com/strata-io/strata/tiering"
@@ -53,6 +54,12 @@ type Broker struct {
 	adminMu     sync.Mutex // guards below; serializes metadata changes and their persistence
 	pidNext     int64      // next producer ID to hand out
 	pidBlockEnd int64      // producer IDs below this are persisted as possibly used
+
+	// acls are the ACLs (acls_store.go); authz enforces them, and is nil
+	// when authentication is off: then everything is allowed.
+	acls  *auth.ACLs
+	authz *auth.Authorizer
+	aclMu sync.Mutex // serializes ACL changes and their persistence
 
 	connMu   sync.Mutex // guards below
 	conns    map[*conn]struct{}
@@ -181,6 +188,9 @@ func Open(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		}
 	}
 	b.pidNext, b.pidBlockEnd = meta.ProducerIDBlockEnd, meta.ProducerIDBlockEnd
+	if err := b.openACLs(ctx); err != nil {
+		return nil, fmt.Errorf("open broker: %w", err)
+	}
 	if err := b.openGroups(ctx); err != nil {
 		return nil, fmt.Errorf("open broker: groups: %w", err)
 	}

@@ -103,6 +103,20 @@ type Config struct {
 	GroupMinSessionTimeout time.Duration
 	GroupMaxSessionTimeout time.Duration
 
+	// SASLMechanisms are the SASL mechanisms clients may authenticate
+	// with (SCRAM-SHA-256, SCRAM-SHA-512, PLAIN); empty turns SASL off.
+	// With authentication on, ACLs are enforced: what no ACL allows is
+	// denied.
+	SASLMechanisms []string
+	// SuperUsers may do everything whatever the ACLs say: principals
+	// ("User:admin") or bare user names ("admin").
+	SuperUsers []string
+
+	// principalOf, when set (by tests only), gives each request the
+	// principal it returns for the request's client id, in place of the
+	// connection's: it stands in for SASL, so that ACL tests can act as
+	// several users. It turns authentication (and so ACL enforcement) on.
+	principalOf func(clientID string) string
 	// offsetsRetentionCheck, when set (by tests), is how often expired
 	// offsets are looked for; default DefaultOffsetsRetentionCheck.
 	offsetsRetentionCheck time.Duration
@@ -167,6 +181,22 @@ type Listener struct {
 // DefaultListenerName names the one listener of a Config without
 // Listeners.
 const DefaultListenerName = "PLAINTEXT"
+
+// authenticationOn reports whether clients authenticate, and so whether
+// ACLs are enforced (deny by default, super-users bypass): SASL is enabled,
+// or a listener requires client certificates. When it is off every request
+// is allowed.
+func (cfg *Config) authenticationOn() bool {
+	if len(cfg.SASLMechanisms) > 0 || cfg.principalOf != nil {
+		return true
+	}
+	for _, l := range cfg.Listeners {
+		if l.Protocol.SASL() || l.Protocol.TLS() && l.TLS != nil && l.TLS.ClientAuth == tls.RequireAndVerifyClientCert {
+			return true
+		}
+	}
+	return false
+}
 
 // Defaults for the zero values of Config.
 const (

@@ -19,6 +19,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/auth"
 )
 
 const (
@@ -58,9 +60,9 @@ type conn struct {
 	host     string    // the client's IP, as group members report it
 	logger   *slog.Logger
 	// principal is who the client is: "User:" and the subject of a
-	// verified TLS client certificate, else anonymous. Set before the
+	// verified TLS client certificate, else auth.Anonymous. Set before the
 	// first request is read; SASL authentication, run by the reader
-	// goroutine, will overwrite it. Every request carries a copy.
+	// goroutine, overwrites it. Every request carries a copy.
 	principal string
 
 	// The connection's contexts live as long as it does (like net/http's
@@ -110,7 +112,7 @@ func newConn(base context.Context, b *Broker, l *listener, nc net.Conn) *conn {
 		listener:   l,
 		nc:         nc,
 		host:       "/" + host,
-		principal:  anonymous,
+		principal:  auth.Anonymous,
 		logger:     logger,
 		ctx:        ctx,
 		cancel:     cancel,
@@ -267,6 +269,9 @@ func (c *conn) handle(frame []byte) (*inflight, bool, error) {
 		return nil, false, fmt.Errorf("client %q: %w", hdr.clientID, err)
 	}
 	rc := &request{requestHeader: hdr, kreq: kreq, at: time.Now(), host: c.host, listener: c.listener, principal: c.principal, ctx: c.ctx, pollCtx: c.pollCtx}
+	if c.b.cfg.principalOf != nil {
+		rc.principal = c.b.cfg.principalOf(hdr.clientID)
+	}
 	if c.b.onRequest != nil {
 		c.b.onRequest(rc)
 	}

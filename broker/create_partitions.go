@@ -4,10 +4,12 @@ import (
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/auth"
 )
 
 // handleCreatePartitions grows topics to a new partition count. A manual
-// assignment may only name this broker.
+// assignment may only name this broker. Each topic needs ALTER on it.
 func (b *Broker) handleCreatePartitions(rc *request) (reply, error) {
 	req := rc.kreq.(*kmsg.CreatePartitionsRequest)
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
@@ -20,6 +22,8 @@ func (b *Broker) handleCreatePartitions(rc *request) (reply, error) {
 		st.Topic = rt.Topic
 		var err error
 		switch {
+		case !b.allowed(rc, auth.OpAlter, auth.ResourceTopic, rt.Topic):
+			err = fmt.Errorf("%w: ALTER on topic %q is needed", errTopicAuthorization, rt.Topic)
 		case count[rt.Topic] > 1:
 			err = fmt.Errorf("%w: topic %q listed more than once", errInvalidRequest, rt.Topic)
 		default:

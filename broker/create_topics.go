@@ -4,11 +4,14 @@ import (
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/auth"
 )
 
 // handleCreateTopics creates topics, each with its own answer. A partition
 // count of -1 means the broker default; the replication factor must be -1
-// or 1, and a manual assignment may only name this broker.
+// or 1, and a manual assignment may only name this broker. Each topic
+// needs CREATE on the cluster or on the topic.
 func (b *Broker) handleCreateTopics(rc *request) (reply, error) {
 	req := rc.kreq.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
@@ -24,6 +27,9 @@ func (b *Broker) handleCreateTopics(rc *request) (reply, error) {
 		var err error
 		var t *topic
 		spec, err := b.createTopicSpec(rt)
+		if err == nil && !b.mayCreateTopic(rc, rt.Topic) {
+			err = fmt.Errorf("%w: CREATE on the cluster or topic %q is needed", errTopicAuthorization, rt.Topic)
+		}
 		if err == nil && count[rt.Topic] > 1 {
 			err = fmt.Errorf("%w: topic %q listed more than once", errInvalidRequest, rt.Topic)
 		}
@@ -41,6 +47,12 @@ func (b *Broker) handleCreateTopics(rc *request) (reply, error) {
 		}
 		st.NumPartitions = spec.partitions
 		st.ReplicationFactor = 1
+		if !b.allowed(rc, auth.OpDescribeConfigs, auth.ResourceTopic, rt.Topic) {
+			// As Kafka: the configs only for a client that may describe them.
+			st.ConfigErrorCode = errorCode(errTopicAuthorization)
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		for _, e := range spec.configs.describe(&b.cfg) {
 			c := kmsg.NewCreateTopicsResponseTopicConfig()
 			c.Name, c.Value = e.name, kmsg.StringPtr(e.value)

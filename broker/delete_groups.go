@@ -1,7 +1,11 @@
 package broker
 
 import (
+	"fmt"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/auth"
 )
 
 // handleDeleteGroups deletes empty groups with their committed offsets,
@@ -13,6 +17,9 @@ func (b *Broker) handleDeleteGroups(rc *request) (reply, error) {
 		g := kmsg.NewDeleteGroupsResponseGroup()
 		g.Group = id
 		err := checkGroupID(id)
+		if err == nil && !b.allowed(rc, auth.OpDelete, auth.ResourceGroup, id) {
+			err = fmt.Errorf("%w: DELETE on group %q is needed", errGroupAuthorization, id)
+		}
 		if err == nil {
 			err = b.groups.deleteGroup(id)
 		}

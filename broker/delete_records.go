@@ -6,13 +6,14 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/auth"
 	"github.com/strata-io/strata/locallog"
 )
 
 // handleDeleteRecords moves partitions' log start forward. An offset of -1
 // means the high watermark; an offset above it is OFFSET_OUT_OF_RANGE; an
 // offset at or below the log start changes nothing. The answer is the new
-// log start (the low watermark).
+// log start (the low watermark). It needs DELETE on each topic.
 func (b *Broker) handleDeleteRecords(rc *request) (reply, error) {
 	req := rc.kreq.(*kmsg.DeleteRecordsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
@@ -22,7 +23,12 @@ func (b *Broker) handleDeleteRecords(rc *request) (reply, error) {
 		for _, in := range rt.Partitions {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition = in.Partition
-			low, err := b.deleteRecords(rc.ctx, rt.Topic, in.Partition, in.Offset)
+			low, err := int64(-1), error(nil)
+			if !b.allowed(rc, auth.OpDelete, auth.ResourceTopic, rt.Topic) {
+				err = fmt.Errorf("%w: DELETE on topic %q is needed", errTopicAuthorization, rt.Topic)
+			} else {
+				low, err = b.deleteRecords(rc.ctx, rt.Topic, in.Partition, in.Offset)
+			}
 			sp.LowWatermark, sp.ErrorCode = low, errorCode(err)
 			st.Partitions = append(st.Partitions, sp)
 		}

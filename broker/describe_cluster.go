@@ -10,7 +10,10 @@ const (
 	endpointController = 2
 )
 
-// handleDescribeCluster describes the one-broker cluster.
+// handleDescribeCluster describes the one-broker cluster. As in Kafka it
+// needs no ACL (like Metadata, it only names the brokers); the cluster's
+// authorized operations, when asked for, are 0 without DESCRIBE on the
+// cluster.
 func (b *Broker) handleDescribeCluster(rc *request) (reply, error) {
 	req := rc.kreq.(*kmsg.DescribeClusterRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
@@ -30,7 +33,7 @@ func (b *Broker) handleDescribeCluster(rc *request) (reply, error) {
 	br.NodeID, br.Host, br.Port = b.nodeID, host, port
 	resp.Brokers = []kmsg.DescribeClusterResponseBroker{br}
 	if req.IncludeClusterAuthorizedOperations {
-		resp.ClusterAuthorizedOperations = clusterOperations
+		resp.ClusterAuthorizedOperations = b.clusterAuthorizedOperations(rc)
 	}
 	return reply{resp: resp}, nil
 }

@@ -5,18 +5,25 @@ import (
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/auth"
 )
 
 // handleDescribeConfigs describes topic configs (every supported config,
 // with DEFAULT_CONFIG or DYNAMIC_TOPIC_CONFIG as its source) and, for the
-// broker resource, a short read-only list of static settings.
+// broker resource, a short read-only list of static settings. A topic
+// needs DESCRIBE_CONFIGS on it, the broker DESCRIBE_CONFIGS on the cluster.
 func (b *Broker) handleDescribeConfigs(rc *request) (reply, error) {
 	req := rc.kreq.(*kmsg.DescribeConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
 	for _, rr := range req.Resources {
 		r := kmsg.NewDescribeConfigsResponseResource()
 		r.ResourceType, r.ResourceName = rr.ResourceType, rr.ResourceName
-		entries, err := b.describeResource(rr.ResourceType, rr.ResourceName)
+		err := b.checkConfigAccess(rc, auth.OpDescribeConfigs, rr.ResourceType, rr.ResourceName)
+		var entries []configEntry
+		if err == nil {
+			entries, err = b.describeResource(rr.ResourceType, rr.ResourceName)
+		}
 		if err != nil {
 			r.ErrorCode, r.ErrorMessage = errorCode(err), errorMessage(err)
 			resp.Resources = append(resp.Resources, r)
@@ -38,6 +45,24 @@ func (b *Broker) handleDescribeConfigs(rc *request) (reply, error) {
 		resp.Resources = append(resp.Resources, r)
 	}
 	return reply{resp: resp}, nil
+}
+
+// checkConfigAccess returns why rc may not perform op (DESCRIBE_CONFIGS or
+// ALTER_CONFIGS) on a config resource: TOPIC_AUTHORIZATION_FAILED for a
+// topic, CLUSTER_AUTHORIZATION_FAILED for the broker (whose configs are
+// the cluster's). Other resource types are left to the handler.
+func (b *Broker) checkConfigAccess(rc *request, op auth.Operation, typ kmsg.ConfigResourceType, name string) error {
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
+		if !b.allowed(rc, op, auth.ResourceTopic, name) {
+			return fmt.Errorf("%w: %s on topic %q is needed", errTopicAuthorization, op, name)
+		}
+	case kmsg.ConfigResourceTypeBroker:
+		if !b.allowedCluster(rc, op) {
+			return fmt.Errorf("%w: %s on the cluster is needed", errClusterAuthorization, op)
+		}
+	}
+	return nil
 }
 
 func (b *Broker) describeResource(typ kmsg.ConfigResourceType, name string) ([]configEntry, error) {

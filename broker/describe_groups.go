@@ -4,10 +4,12 @@ import (
 	"math"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/auth"
 )
 
 // groupOperations is the authorized-operations bit field of a group when
-// asked for (v3+): there are no ACLs, so READ (3), DELETE (6) and
+// asked for (v3+) with authentication off: READ (3), DELETE (6) and
 // DESCRIBE (8).
 const groupOperations = 1<<3 | 1<<6 | 1<<8
 
@@ -21,8 +23,16 @@ func (b *Broker) handleDescribeGroups(rc *request) (reply, error) {
 		g := kmsg.NewDescribeGroupsResponseGroup()
 		g.Group = id
 		g.AuthorizedOperations = math.MinInt32 // not asked for
+		if !b.allowed(rc, auth.OpDescribe, auth.ResourceGroup, id) {
+			g.ErrorCode = errorCode(errGroupAuthorization)
+			resp.Groups = append(resp.Groups, g)
+			continue
+		}
 		if req.IncludeAuthorizedOperations {
 			g.AuthorizedOperations = groupOperations
+			if b.authz != nil {
+				g.AuthorizedOperations = b.authorizedOperations(rc, auth.ResourceGroup, id, groupOps)
+			}
 		}
 		d := b.groups.describe(id)
 		g.State, g.ProtocolType, g.Protocol = d.state, d.protocolType, d.protocol

@@ -106,12 +106,25 @@
 // directory without a groups directory is rebuilt at Open. Offsets of
 // groups without members expire after Config.OffsetsRetention.
 //
+// # Authorization
+//
+// With authentication on (Config.authenticationOn) every handler asks
+// Broker.allowed (authorize.go) for what Kafka's KafkaApis asks, and a
+// refused part of a request gets the Kafka error of its resource; the
+// ACLs are kept in DataDir/security/acls.json and the bucket's
+// security/acls.json (acls_store.go). With it off, b.authz is nil and
+// everything is allowed.
+//
 // # Lock order
 //
 //  1. Broker.adminMu — metadata changes and their persistence, producer-ID
 //     allocation. Held across disk writes, never across a wait on clients.
 //  2. tiering's locks (Uploader.Remove waits for an upload under adminMu)
 //     and locallog's own locks, taken inside their calls.
+//
+// Broker.aclMu serializes ACL changes and is held across their disk and
+// bucket writes; nothing else is taken under it (the ACLs' own lock is
+// auth's, inside its calls).
 //
 // Broker.connMu (the connection set) and Broker.stateMu (Run/Close state)
 // are leaves: nothing else is taken while holding them. So are the group

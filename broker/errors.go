@@ -35,6 +35,11 @@ var (
 	errRebootstrap             = errors.New("cluster or node ID is not this broker's")
 	errFetchSessionNotFound    = errors.New("fetch sessions are not supported")
 	errStorage                 = errors.New("local storage error")
+	// Authorization: the principal lacks the ACL the operation needs.
+	errTopicAuthorization   = errors.New("not authorized to access the topic")
+	errGroupAuthorization   = errors.New("not authorized to access the group")
+	errClusterAuthorization = errors.New("not authorized to access the cluster")
+	errSecurityDisabled     = errors.New("no authorizer: authentication is off")
 	// Group coordinator errors, named as Kafka names them.
 	errInvalidGroupID            = errors.New("invalid group id")
 	errInvalidSessionTimeout     = errors.New("invalid session timeout")
@@ -68,6 +73,10 @@ var errorCodes = []struct {
 	err  error
 	code int16
 }{
+	{errTopicAuthorization, kerr.TopicAuthorizationFailed.Code},
+	{errGroupAuthorization, kerr.GroupAuthorizationFailed.Code},
+	{errClusterAuthorization, kerr.ClusterAuthorizationFailed.Code},
+	{errSecurityDisabled, kerr.SecurityDisabled.Code},
 	{errUnknownTopicOrPartition, kerr.UnknownTopicOrPartition.Code},
 	{errUnknownTopicID, kerr.UnknownTopicID.Code},
 	{errTopicExists, kerr.TopicAlreadyExists.Code},

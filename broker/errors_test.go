@@ -20,6 +20,10 @@ func TestErrorCode(t *testing.T) {
 	}{
 		{fmt.Errorf("topic x: %w", errUnknownTopicOrPartition), kerr.UnknownTopicOrPartition},
 		{errUnknownTopicID, kerr.UnknownTopicID},
+		{fmt.Errorf("topic x: %w", errTopicAuthorization), kerr.TopicAuthorizationFailed},
+		{errGroupAuthorization, kerr.GroupAuthorizationFailed},
+		{errClusterAuthorization, kerr.ClusterAuthorizationFailed},
+		{errSecurityDisabled, kerr.SecurityDisabled},
 		{errTopicExists, kerr.TopicAlreadyExists},
 		{errInvalidTopic, kerr.InvalidTopicException},
 		{errInvalidPartitions, kerr.InvalidPartitions},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/auth"
 	"github.com/strata-io/strata/batch"
 	"github.com/strata-io/strata/locallog"
 )
@@ -48,7 +49,9 @@ func (b *Broker) handleFetch(rc *request) (reply, error) {
 	// The set the partitions are resolved in; a long poll watches it for
 	// deletions.
 	set := b.topics()
-	targets := fetchTargets(set, req, resp)
+	targets := fetchTargets(set, req, resp, func(name string) bool {
+		return b.allowed(rc, auth.OpRead, auth.ResourceTopic, name)
+	})
 	fill := func() (nbytes int, failed bool) {
 		maxBytes := min(req.MaxBytes, maxFetchBytes)
 		b.prefetchRemote(rc.ctx, targets, maxBytes)
@@ -148,8 +151,11 @@ func markDeleted(set *topicSet, targets []fetchTarget) {
 }
 
 // fetchTargets lays out the response, one topic per request topic and one
-// partition per request partition, and resolves each partition.
-func fetchTargets(set *topicSet, req *kmsg.FetchRequest, resp *kmsg.FetchResponse) []fetchTarget {
+// partition per request partition, and resolves each partition. A topic
+// mayRead refuses is TOPIC_AUTHORIZATION_FAILED: by name before it is
+// looked up, by ID (which only its topic's clients know) once the ID is
+// known.
+func fetchTargets(set *topicSet, req *kmsg.FetchRequest, resp *kmsg.FetchResponse, mayRead func(topic string) bool) []fetchTarget {
 	var targets []fetchTarget
 	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
 	for i := range req.Topics {
@@ -162,7 +168,11 @@ func fetchTargets(set *topicSet, req *kmsg.FetchRequest, resp *kmsg.FetchRespons
 		if req.Version >= 13 {
 			if t = set.byID[rt.TopicID]; t == nil {
 				terr = fmt.Errorf("%w: %s", errUnknownTopicID, formatTopicID(rt.TopicID))
+			} else if !mayRead(t.name) {
+				t, terr = nil, fmt.Errorf("%w: READ on topic ID %s is needed", errTopicAuthorization, formatTopicID(rt.TopicID))
 			}
+		} else if !mayRead(rt.Topic) {
+			terr = fmt.Errorf("%w: READ on topic %q is needed", errTopicAuthorization, rt.Topic)
 		} else if t = set.byName[rt.Topic]; t == nil {
 			terr = fmt.Errorf("%w: topic %q", errUnknownTopicOrPartition, rt.Topic)
 		}

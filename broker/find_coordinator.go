@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/auth"
 )
 
 // handleFindCoordinator answers that this broker coordinates every group:
@@ -19,6 +21,8 @@ func (b *Broker) handleFindCoordinator(rc *request) (reply, error) {
 			return fmt.Errorf("%w: coordinator type %d: only groups (0) have a coordinator", errInvalidRequest, req.CoordinatorType)
 		case key == "":
 			return fmt.Errorf("%w: the empty group id", errInvalidGroupID)
+		case !b.allowed(rc, auth.OpDescribe, auth.ResourceGroup, key):
+			return fmt.Errorf("%w: DESCRIBE on group %q is needed", errGroupAuthorization, key)
 		}
 		return nil
 	}

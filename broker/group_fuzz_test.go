@@ -11,6 +11,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/auth"
+
 	"github.com/strata-io/strata/locallog"
 )
 
@@ -56,7 +58,7 @@ func FuzzGroupRequests(f *testing.F) {
 			if d.err != "" || !groupAPIs[kmsg.Key(d.hdr.key)] {
 				continue
 			}
-			rc := &request{requestHeader: d.hdr, kreq: d.req, at: time.Now(), host: "/fuzz", listener: b.listeners[0], principal: anonymous, ctx: context.Background(), pollCtx: done}
+			rc := &request{requestHeader: d.hdr, kreq: d.req, at: time.Now(), host: "/fuzz", listener: b.listeners[0], principal: auth.Anonymous, ctx: context.Background(), pollCtx: done}
 			rep, err := lookupAPI(d.hdr.key).handle(b, rc)
 			if err != nil {
 				continue

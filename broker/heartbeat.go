@@ -13,6 +13,10 @@ func (b *Broker) handleHeartbeat(rc *request) (reply, error) {
 	if req.InstanceID != nil {
 		instanceID = *req.InstanceID
 	}
+	if err := b.checkGroupRead(rc, req.Group); err != nil {
+		resp.ErrorCode = errorCode(err)
+		return reply{resp: resp}, nil
+	}
 	resp.ErrorCode = errorCode(b.groups.heartbeat(req.Group, req.MemberID, instanceID, req.Generation))
 	return reply{resp: resp}, nil
 }

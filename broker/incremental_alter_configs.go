@@ -6,18 +6,24 @@ import (
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/auth"
 )
 
 // handleIncrementalAlterConfigs changes single topic configs: SET, DELETE
 // (back to the default), and APPEND or SUBTRACT for list configs. Each
-// resource's changes apply together or not at all.
+// resource's changes apply together or not at all. Authorization as for
+// AlterConfigs.
 func (b *Broker) handleIncrementalAlterConfigs(rc *request) (reply, error) {
 	req := rc.kreq.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	for _, rr := range req.Resources {
 		r := kmsg.NewIncrementalAlterConfigsResponseResource()
 		r.ResourceType, r.ResourceName = rr.ResourceType, rr.ResourceName
-		err := b.checkAlterResource(rr.ResourceType)
+		err := b.checkConfigAccess(rc, auth.OpAlterConfigs, rr.ResourceType, rr.ResourceName)
+		if err == nil {
+			err = b.checkAlterResource(rr.ResourceType)
+		}
 		if err == nil {
 			err = b.alterTopicConfigs(rr.ResourceName, req.ValidateOnly, func(cur topicConfigs) (topicConfigs, error) {
 				return b.applyConfigOps(cur, rr.Configs)

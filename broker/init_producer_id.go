@@ -6,6 +6,8 @@ import (
 	"math"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/auth"
 )
 
 // producerIDBlock is how many producer IDs one metadata write reserves.
@@ -21,6 +23,11 @@ func (b *Broker) handleInitProducerID(rc *request) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	if req.TransactionalID != nil {
 		resp.ErrorCode = errorCode(fmt.Errorf("%w: transactional id %q", errTransactionsUnsupported, *req.TransactionalID))
+		return reply{resp: resp}, nil
+	}
+	// Kafka 3.x: IDEMPOTENT_WRITE on the cluster, or WRITE on some topic.
+	if !b.allowedCluster(rc, auth.OpIdempotentWrite) && !b.allowedOnSomeTopic(rc, auth.OpWrite) {
+		resp.ErrorCode = errorCode(fmt.Errorf("%w: IDEMPOTENT_WRITE on the cluster or WRITE on a topic is needed", errClusterAuthorization))
 		return reply{resp: resp}, nil
 	}
 	if err := b.writable(); err != nil {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/auth"
 )
 
 // handleJoinGroup adds the member to the group or rejoins it. The answer
@@ -48,6 +50,9 @@ func (b *Broker) handleJoinGroup(rc *request) (reply, error) {
 		}
 		return resp
 	}
+	if err := b.checkGroupRead(rc, req.Group); err != nil {
+		return reply{resp: fill(joinResult{err: err, memberID: req.MemberID})}, nil
+	}
 	if err := checkGroupID(req.Group); err != nil {
 		return reply{resp: fill(joinResult{err: err, memberID: req.MemberID})}, nil
 	}
@@ -75,6 +80,15 @@ func awaitReply[T any](rc *request, resp kmsg.Response, wait <-chan T, gone T, f
 			return fill(gone)
 		}
 	}}
+}
+
+// checkGroupRead returns GROUP_AUTHORIZATION_FAILED unless rc may READ
+// the group, which every request of a member and every commit needs.
+func (b *Broker) checkGroupRead(rc *request, group string) error {
+	if !b.allowed(rc, auth.OpRead, auth.ResourceGroup, group) {
+		return fmt.Errorf("%w: READ on group %q is needed", errGroupAuthorization, group)
+	}
+	return nil
 }
 
 // checkGroupID refuses group ids the coordinator cannot store: empty or

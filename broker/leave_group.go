@@ -10,6 +10,10 @@ import (
 func (b *Broker) handleLeaveGroup(rc *request) (reply, error) {
 	req := rc.kreq.(*kmsg.LeaveGroupRequest)
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
+	if err := b.checkGroupRead(rc, req.Group); err != nil {
+		resp.ErrorCode = errorCode(err)
+		return reply{resp: resp}, nil
+	}
 	var leaving []leavingMember
 	if req.Version < 3 {
 		leaving = []leavingMember{{memberID: req.MemberID}}

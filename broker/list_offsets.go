@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/auth"
 	"github.com/strata-io/strata/tiering"
 )
 
@@ -53,7 +54,9 @@ func (b *Broker) handleListOffsets(rc *request) (reply, error) {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = in.Partition
 			var err error
-			if count[tp{rt.Topic, in.Partition}] > 1 {
+			if !b.allowed(rc, auth.OpDescribe, auth.ResourceTopic, rt.Topic) {
+				err = fmt.Errorf("%w: DESCRIBE on topic %q is needed", errTopicAuthorization, rt.Topic)
+			} else if count[tp{rt.Topic, in.Partition}] > 1 {
 				err = fmt.Errorf("%w: %s[%d] listed twice", errInvalidRequest, rt.Topic, in.Partition)
 			} else {
 				err = b.listOffset(rc.ctx, req.Version, rt.Topic, in, &sp)

@@ -10,10 +10,6 @@ import (
 	"strconv"
 )
 
-// anonymous is the principal of a connection that has not authenticated:
-// a plaintext one, or a TLS one without a verified client certificate.
-const anonymous = "User:ANONYMOUS"
-
 // listener is one bound Kafka listener.
 type listener struct {
 	Listener              // as configured, Protocol filled in

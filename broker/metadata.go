@@ -5,6 +5,8 @@ import (
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/auth"
 )
 
 // Authorized-operation bitfields for Metadata v8+ and DescribeCluster: with
@@ -19,6 +21,28 @@ var (
 		kmsg.ACLOperationIdempotentWrite)
 )
 
+// clusterAuthorizedOperations is the cluster's authorized-operation bit
+// field for rc: every operation with authentication off, none without
+// DESCRIBE on the cluster (as Kafka).
+func (b *Broker) clusterAuthorizedOperations(rc *request) int32 {
+	switch {
+	case b.authz == nil:
+		return clusterOperations
+	case !b.allowedCluster(rc, auth.OpDescribe):
+		return 0
+	}
+	return b.authorizedOperations(rc, auth.ResourceCluster, auth.ClusterName, clusterOps)
+}
+
+// topicAuthorizedOperations is the topic's authorized-operation bit field
+// for rc.
+func (b *Broker) topicAuthorizedOperations(rc *request, name string) int32 {
+	if b.authz == nil {
+		return topicOperations
+	}
+	return b.authorizedOperations(rc, auth.ResourceTopic, name, topicOps)
+}
+
 func aclBits(ops ...kmsg.ACLOperation) int32 {
 	var bits int32
 	for _, op := range ops {
@@ -30,6 +54,13 @@ func aclBits(ops ...kmsg.ACLOperation) int32 {
 // handleMetadata describes this broker and the requested topics, all led by
 // it at leader epoch 0. With auto-creation on (and allowed by the request
 // on v4+), unknown topics are created with the default partition count.
+//
+// Authorization, as Kafka: a listing of all topics holds only those the
+// client may DESCRIBE; a named one it may not is TOPIC_AUTHORIZATION_FAILED
+// whether it exists or not, and auto-creation needs CREATE on the cluster
+// or the topic (else TOPIC_AUTHORIZATION_FAILED). The authorized-operation
+// fields are filled when asked for: the cluster's only for a client that
+// may DESCRIBE the cluster (0 otherwise).
 func (b *Broker) handleMetadata(rc *request) (reply, error) {
 	req := rc.kreq.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
@@ -41,7 +72,7 @@ func (b *Broker) handleMetadata(rc *request) (reply, error) {
 	resp.ClusterID = kmsg.StringPtr(b.clusterID)
 	resp.ControllerID = b.nodeID
 	if req.IncludeClusterAuthorizedOperations {
-		resp.AuthorizedOperations = clusterOperations
+		resp.AuthorizedOperations = b.clusterAuthorizedOperations(rc)
 	}
 
 	addTopic := func(t *topic) {
@@ -49,7 +80,7 @@ func (b *Broker) handleMetadata(rc *request) (reply, error) {
 		rt.Topic = kmsg.StringPtr(t.name)
 		rt.TopicID = t.id
 		if req.IncludeTopicAuthorizedOperations {
-			rt.AuthorizedOperations = topicOperations
+			rt.AuthorizedOperations = b.topicAuthorizedOperations(rc, t.name)
 		}
 		for _, p := range t.partitions {
 			rp := kmsg.NewMetadataResponseTopicPartition()
@@ -79,7 +110,9 @@ func (b *Broker) handleMetadata(rc *request) (reply, error) {
 		}
 		slices.Sort(names)
 		for _, name := range names {
-			addTopic(set.byName[name])
+			if b.allowed(rc, auth.OpDescribe, auth.ResourceTopic, name) {
+				addTopic(set.byName[name])
+			}
 		}
 		return reply{resp: resp}, nil
 	}
@@ -94,6 +127,10 @@ func (b *Broker) handleMetadata(rc *request) (reply, error) {
 				addError(nil, rt.TopicID, fmt.Errorf("%w: %s", errUnknownTopicID, formatTopicID(rt.TopicID)))
 				continue
 			}
+			if !b.allowed(rc, auth.OpDescribe, auth.ResourceTopic, t.name) {
+				addError(nil, rt.TopicID, errTopicAuthorization)
+				continue
+			}
 		case rt.Topic == nil:
 			addError(nil, rt.TopicID, fmt.Errorf("%w: neither a name nor an ID", errInvalidTopic))
 			continue
@@ -103,7 +140,15 @@ func (b *Broker) handleMetadata(rc *request) (reply, error) {
 				addError(rt.Topic, [16]byte{}, err)
 				continue
 			}
+			if !b.allowed(rc, auth.OpDescribe, auth.ResourceTopic, name) {
+				addError(rt.Topic, [16]byte{}, errTopicAuthorization)
+				continue
+			}
 			if t = b.topics().byName[name]; t == nil {
+				if autoCreate && !b.mayCreateTopic(rc, name) {
+					addError(rt.Topic, [16]byte{}, errTopicAuthorization)
+					continue
+				}
 				if !autoCreate {
 					addError(rt.Topic, [16]byte{}, fmt.Errorf("%w: topic %q", errUnknownTopicOrPartition, name))
 					continue

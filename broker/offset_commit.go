@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/auth"
 )
 
 // handleOffsetCommit stores a group's offsets (coordinator.commit says
@@ -12,7 +14,9 @@ import (
 // an unknown topic or partition, or metadata beyond
 // offset.metadata.max.bytes, fails only that partition. The answer is
 // given once the offsets are fsynced locally; the bucket copy follows
-// (group_store.go).
+// (group_store.go). The client needs READ on the group
+// (GROUP_AUTHORIZATION_FAILED for every partition) and on each topic
+// (TOPIC_AUTHORIZATION_FAILED for its partitions).
 func (b *Broker) handleOffsetCommit(rc *request) (reply, error) {
 	req := rc.kreq.(*kmsg.OffsetCommitRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
@@ -20,7 +24,10 @@ func (b *Broker) handleOffsetCommit(rc *request) (reply, error) {
 	set := b.topics()
 	offsets := make(map[topicPartition]committedOffset)
 	errs := make(map[topicPartition]error)
-	groupErr := checkGroupID(req.Group)
+	groupErr := b.checkGroupRead(rc, req.Group)
+	if groupErr == nil {
+		groupErr = checkGroupID(req.Group)
+	}
 	for _, rt := range req.Topics {
 		for _, rp := range rt.Partitions {
 			tp := topicPartition{rt.Topic, rp.Partition}
@@ -32,6 +39,8 @@ func (b *Broker) handleOffsetCommit(rc *request) (reply, error) {
 			switch {
 			case groupErr != nil:
 				errs[tp] = groupErr
+			case !b.allowed(rc, auth.OpRead, auth.ResourceTopic, rt.Topic):
+				errs[tp] = fmt.Errorf("%w: READ on topic %q is needed", errTopicAuthorization, rt.Topic)
 			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.partitions):
 				errs[tp] = fmt.Errorf("%w: %s[%d]", errUnknownTopicOrPartition, rt.Topic, rp.Partition)
 			case len(metadata) > b.groups.cfg.maxMetadataBytes:

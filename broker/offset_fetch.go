@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/auth"
 )
 
 // handleOffsetFetch returns committed offsets: of the partitions asked for
@@ -16,7 +18,7 @@ func (b *Broker) handleOffsetFetch(rc *request) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if req.Version < 8 {
 		asked := askedTopics(req.Topics, func(t kmsg.OffsetFetchRequestTopic) fetchTopic { return fetchTopic{t.Topic, t.Partitions} })
-		code, topics := b.fetchGroupOffsets(req.Group, asked, req.Topics == nil)
+		code, topics := b.fetchGroupOffsets(rc, req.Group, asked, req.Topics == nil)
 		resp.ErrorCode = code
 		for _, ft := range topics {
 			rt := kmsg.NewOffsetFetchResponseTopic()
@@ -24,6 +26,7 @@ func (b *Broker) handleOffsetFetch(rc *request) (reply, error) {
 			for _, o := range ft.offsets {
 				rp := kmsg.NewOffsetFetchResponseTopicPartition()
 				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = o.partition, o.offset, o.leaderEpoch, kmsg.StringPtr(o.metadata)
+				rp.ErrorCode = o.errorCode
 				if code != 0 {
 					rp.ErrorCode = code
 				}
@@ -35,7 +38,7 @@ func (b *Broker) handleOffsetFetch(rc *request) (reply, error) {
 	}
 	for _, rg := range req.Groups {
 		asked := askedTopics(rg.Topics, func(t kmsg.OffsetFetchRequestGroupTopic) fetchTopic { return fetchTopic{t.Topic, t.Partitions} })
-		code, topics := b.fetchGroupOffsets(rg.Group, asked, rg.Topics == nil)
+		code, topics := b.fetchGroupOffsets(rc, rg.Group, asked, rg.Topics == nil)
 		g := kmsg.NewOffsetFetchResponseGroup()
 		g.Group, g.ErrorCode = rg.Group, code
 		for _, ft := range topics {
@@ -44,6 +47,7 @@ func (b *Broker) handleOffsetFetch(rc *request) (reply, error) {
 			for _, o := range ft.offsets {
 				rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = o.partition, o.offset, o.leaderEpoch, kmsg.StringPtr(o.metadata)
+				rp.ErrorCode = o.errorCode
 				rt.Partitions = append(rt.Partitions, rp)
 			}
 			g.Topics = append(g.Topics, rt)
@@ -79,11 +83,27 @@ type fetchedOffset struct {
 	offset      int64
 	leaderEpoch int32
 	metadata    string
+	errorCode   int16 // TOPIC_AUTHORIZATION_FAILED for a topic the client may not describe
 }
 
 // fetchGroupOffsets looks up the offsets asked for in group (all of the
-// group's when all is set) and returns a group-level error code.
-func (b *Broker) fetchGroupOffsets(groupID string, asked []fetchTopic, all bool) (int16, []fetchedTopic) {
+// group's when all is set) and returns a group-level error code. As in
+// Kafka, the client needs DESCRIBE on the group (GROUP_AUTHORIZATION_FAILED,
+// with the asked partitions listed for the versions without a group-level
+// error) and on each topic: a topic it may not describe is left out of
+// "all" and answered TOPIC_AUTHORIZATION_FAILED when named.
+func (b *Broker) fetchGroupOffsets(rc *request, groupID string, asked []fetchTopic, all bool) (int16, []fetchedTopic) {
+	if !b.allowed(rc, auth.OpDescribe, auth.ResourceGroup, groupID) {
+		out := make([]fetchedTopic, 0, len(asked))
+		for _, ft := range asked {
+			res := fetchedTopic{topic: ft.topic}
+			for _, p := range ft.partitions {
+				res.offsets = append(res.offsets, fetchedOffset{partition: p, offset: -1, leaderEpoch: -1})
+			}
+			out = append(out, res)
+		}
+		return errorCode(errGroupAuthorization), out
+	}
 	if err := checkGroupID(groupID); err != nil {
 		return errorCode(err), nil
 	}
@@ -95,6 +115,9 @@ func (b *Broker) fetchGroupOffsets(groupID string, asked []fetchTopic, all bool)
 		}
 		asked = asked[:0]
 		for t, ps := range byTopic {
+			if !b.allowed(rc, auth.OpDescribe, auth.ResourceTopic, t) {
+				continue
+			}
 			slices.Sort(ps)
 			asked = append(asked, fetchTopic{t, ps})
 		}
@@ -103,10 +126,13 @@ func (b *Broker) fetchGroupOffsets(groupID string, asked []fetchTopic, all bool)
 	out := make([]fetchedTopic, 0, len(asked))
 	for _, ft := range asked {
 		res := fetchedTopic{topic: ft.topic}
+		describable := b.allowed(rc, auth.OpDescribe, auth.ResourceTopic, ft.topic)
 		for _, p := range ft.partitions {
 			o, ok := committed[topicPartition{ft.topic, p}]
 			fo := fetchedOffset{partition: p, offset: -1, leaderEpoch: -1}
-			if ok {
+			if !describable {
+				fo.errorCode = errorCode(errTopicAuthorization)
+			} else if ok {
 				fo.offset, fo.leaderEpoch, fo.metadata = o.offset, o.leaderEpoch, o.metadata
 			}
 			res.offsets = append(res.offsets, fo)

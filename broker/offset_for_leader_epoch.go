@@ -1,7 +1,11 @@
 package broker
 
 import (
+	"fmt"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/auth"
 )
 
 // handleOffsetForLeaderEpoch answers the end offset of a leader epoch, which
@@ -17,7 +21,13 @@ func (b *Broker) handleOffsetForLeaderEpoch(rc *request) (reply, error) {
 		for _, in := range rt.Partitions {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = in.Partition
-			p, err := b.lookupPartition(rt.Topic, in.Partition)
+			var p *partition
+			var err error
+			if !b.allowed(rc, auth.OpDescribe, auth.ResourceTopic, rt.Topic) {
+				err = fmt.Errorf("%w: DESCRIBE on topic %q is needed", errTopicAuthorization, rt.Topic)
+			} else {
+				p, err = b.lookupPartition(rt.Topic, in.Partition)
+			}
 			if err == nil {
 				err = checkLeaderEpoch(in.CurrentLeaderEpoch)
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/auth"
 	"github.com/strata-io/strata/batch"
 	"github.com/strata-io/strata/locallog"
 )
@@ -41,7 +42,7 @@ func (b *Broker) handleProduce(rc *request) (reply, error) {
 		st := &resp.Topics[i]
 		*st = kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		t, terr := b.produceTopic(req.Version, rt)
+		t, terr := b.produceTopic(rc, req.Version, rt)
 		if t != nil {
 			st.Topic, st.TopicID = t.name, t.id
 		}
@@ -114,21 +115,37 @@ func (b *Broker) handleProduce(rc *request) (reply, error) {
 }
 
 // produceTopic resolves a produce request's topic: by ID on v13+, else by
-// name, creating it if auto-creation is on.
-func (b *Broker) produceTopic(version int16, rt *kmsg.ProduceRequestTopic) (*topic, error) {
+// name, creating it if auto-creation is on. The client needs WRITE on the
+// topic (TOPIC_AUTHORIZATION_FAILED, checked before the topic is looked
+// up by name, so its existence is not revealed), and to auto-create it
+// CREATE on the cluster or the topic.
+func (b *Broker) produceTopic(rc *request, version int16, rt *kmsg.ProduceRequestTopic) (*topic, error) {
 	if version >= 13 {
-		if t := b.topics().byID[rt.TopicID]; t != nil {
-			return t, nil
+		t := b.topics().byID[rt.TopicID]
+		switch {
+		case t == nil:
+			return nil, fmt.Errorf("%w: %s", errUnknownTopicID, formatTopicID(rt.TopicID))
+		case !b.allowed(rc, auth.OpWrite, auth.ResourceTopic, t.name):
+			return nil, fmt.Errorf("%w: WRITE on topic ID %s is needed", errTopicAuthorization, formatTopicID(rt.TopicID))
 		}
-		return nil, fmt.Errorf("%w: %s", errUnknownTopicID, formatTopicID(rt.TopicID))
+		return t, nil
+	}
+	if !b.allowed(rc, auth.OpWrite, auth.ResourceTopic, rt.Topic) {
+		return nil, fmt.Errorf("%w: WRITE on topic %q is needed", errTopicAuthorization, rt.Topic)
 	}
 	if t := b.topics().byName[rt.Topic]; t != nil {
 		return t, nil
 	}
-	if !b.cfg.AutoCreateTopics {
+	if !b.cfg.AutoCreateTopics || !b.mayCreateTopic(rc, rt.Topic) {
 		return nil, fmt.Errorf("%w: topic %q", errUnknownTopicOrPartition, rt.Topic)
 	}
 	return b.autoCreateTopic(rt.Topic)
+}
+
+// mayCreateTopic reports whether rc may create the topic: CREATE on the
+// cluster or on the topic.
+func (b *Broker) mayCreateTopic(rc *request, name string) bool {
+	return b.allowedCluster(rc, auth.OpCreate) || b.allowed(rc, auth.OpCreate, auth.ResourceTopic, name)
 }
 
 // appendBatch checks one partition's records and appends them. records

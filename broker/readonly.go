@@ -153,6 +153,9 @@ func (b *Broker) followOnce(ctx context.Context) {
 	} else if err := b.followTopics(pctx, mts); err != nil {
 		b.logger.Warn("follow the bucket's topics", "err", err)
 	}
+	if err := b.followACLs(pctx); err != nil {
+		b.logger.Warn("read ACLs from the bucket", "err", err)
+	}
 	for _, t := range b.topics().byName {
 		for _, p := range t.partitions {
 			if err := b.followPartition(pctx, p); err != nil {

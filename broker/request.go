@@ -185,8 +185,8 @@ type request struct {
 	// listener is the listener the request came in on; answers that name
 	// the broker give its advertised address.
 	listener *listener
-	// principal is the client's identity, as conn.principal; ACLs will
-	// check it.
+	// principal is who the client is, as ACLs name it: "User:alice", or
+	// auth.Anonymous for a client that did not authenticate.
 	principal string
 
 	// ctx ends when the connection is torn down; waits for durability use

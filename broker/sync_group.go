@@ -33,6 +33,9 @@ func (b *Broker) handleSyncGroup(rc *request) (reply, error) {
 		}
 		return resp
 	}
+	if err := b.checkGroupRead(rc, req.Group); err != nil {
+		return reply{resp: fill(syncResult{err: err})}, nil
+	}
 	r, wait := b.groups.sync(req.Group, sr)
 	if wait == nil {
 		return reply{resp: fill(r)}, nil

@@ -40,6 +40,9 @@ type api struct {
 //	 21  DeleteRecords             0-2
 //	 22  InitProducerId            0-5      idempotent producers only
 //	 23  OffsetForLeaderEpoch      2-4      one leader epoch, 0
+//	 29  DescribeAcls              0-3      DESCRIBE on the cluster; SECURITY_DISABLED with authentication off
+//	 30  CreateAcls                0-3      ALTER on the cluster; persisted locally and in the bucket
+//	 31  DeleteAcls                0-3      ALTER on the cluster; answers the ACLs each filter removed
 //	 32  DescribeConfigs           1-4      topic configs; broker resource: a short read-only list
 //	 33  AlterConfigs              0-2      topic configs
 //	 37  CreatePartitions          0-3
@@ -75,6 +78,9 @@ func init() {
 		{int16(kmsg.OffsetDelete), 0, 0, (*Broker).handleOffsetDelete},
 		{int16(kmsg.InitProducerID), 0, 5, (*Broker).handleInitProducerID},
 		{int16(kmsg.OffsetForLeaderEpoch), 2, 4, (*Broker).handleOffsetForLeaderEpoch},
+		{int16(kmsg.DescribeACLs), 0, 3, (*Broker).handleDescribeAcls},
+		{int16(kmsg.CreateACLs), 0, 3, (*Broker).handleCreateAcls},
+		{int16(kmsg.DeleteACLs), 0, 3, (*Broker).handleDeleteAcls},
 		{int16(kmsg.DescribeConfigs), 1, 4, (*Broker).handleDescribeConfigs},
 		{int16(kmsg.AlterConfigs), 0, 2, (*Broker).handleAlterConfigs},
 		{int16(kmsg.CreatePartitions), 0, 3, (*Broker).handleCreatePartitions},

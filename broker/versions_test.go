@@ -7,13 +7,38 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/auth"
 )
 
 // TestEveryAdvertisedVersion sends one ordinary request of every version of
 // every API that ApiVersions advertises, decodes the answer at that
-// version and checks it succeeded.
+// version and checks it succeeded: with authentication off (the ACL APIs
+// answer SECURITY_DISABLED), and on, as a super-user.
 func TestEveryAdvertisedVersion(t *testing.T) {
-	tb := startBroker(t, groupOpts)
+	t.Run("authentication off", func(t *testing.T) { testEveryAdvertisedVersion(t, false) })
+	t.Run("super-user", func(t *testing.T) { testEveryAdvertisedVersion(t, true) })
+}
+
+func testEveryAdvertisedVersion(t *testing.T, secure bool) {
+	tb := startBroker(t, groupOpts, func(cfg *Config) {
+		if secure {
+			cfg.principalOf = auth.UserPrincipal
+			cfg.SuperUsers = []string{"raw-test", "kgo"} // the client ids of dialRaw and tb.createTopic
+		}
+	})
+	// aclResult checks an ACL API's error code: SECURITY_DISABLED with
+	// authentication off, none on.
+	aclResult := func(code int16) error {
+		want := kerr.SecurityDisabled.Code
+		if secure {
+			want = 0
+		}
+		if code != want {
+			return fmt.Errorf("error %v, want %v", kerr.ErrorForCode(code), kerr.ErrorForCode(want))
+		}
+		return nil
+	}
 	tb.createTopic("sweep", 1, nil)
 	tb.createTopic("sweep-grow", 1, nil)
 	topicID := tb.topics().byName["sweep"].id
@@ -368,6 +393,52 @@ func TestEveryAdvertisedVersion(t *testing.T) {
 				return nil
 			}
 		},
+		kmsg.CreateACLs: func(v int16) (kmsg.Request, check) {
+			return createACLRequest(v), func(r kmsg.Response) error {
+				resp := r.(*kmsg.CreateACLsResponse)
+				if len(resp.Results) != 1 {
+					return fmt.Errorf("%+v", resp)
+				}
+				return aclResult(resp.Results[0].ErrorCode)
+			}
+		},
+		kmsg.DescribeACLs: func(v int16) (kmsg.Request, check) {
+			// The table lists DescribeAcls first: create what it finds.
+			setup.roundTrip(createACLRequest(v))
+			req := kmsg.NewPtrDescribeACLsRequest()
+			req.ResourceType, req.ResourceName = kmsg.ACLResourceTypeTopic, kmsg.StringPtr(fmt.Sprintf("sweep-acl-%d", v))
+			req.Operation, req.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+			return req, func(r kmsg.Response) error {
+				resp := r.(*kmsg.DescribeACLsResponse)
+				if err := aclResult(resp.ErrorCode); err != nil || !secure {
+					return err
+				}
+				if len(resp.Resources) != 1 || len(resp.Resources[0].ACLs) != 1 || resp.Resources[0].ACLs[0].Principal != "User:sweep" {
+					return fmt.Errorf("%+v", resp)
+				}
+				return nil
+			}
+		},
+		kmsg.DeleteACLs: func(v int16) (kmsg.Request, check) {
+			req := kmsg.NewPtrDeleteACLsRequest()
+			f := kmsg.NewDeleteACLsRequestFilter()
+			f.ResourceType, f.ResourceName = kmsg.ACLResourceTypeTopic, kmsg.StringPtr(fmt.Sprintf("sweep-acl-%d", v))
+			f.Operation, f.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+			req.Filters = append(req.Filters, f)
+			return req, func(r kmsg.Response) error {
+				resp := r.(*kmsg.DeleteACLsResponse)
+				if len(resp.Results) != 1 {
+					return fmt.Errorf("%+v", resp)
+				}
+				if err := aclResult(resp.Results[0].ErrorCode); err != nil || !secure {
+					return err
+				}
+				if len(resp.Results[0].MatchingACLs) != 1 {
+					return fmt.Errorf("deleted %+v", resp.Results[0].MatchingACLs)
+				}
+				return nil
+			}
+		},
 		kmsg.DescribeCluster: func(v int16) (kmsg.Request, check) {
 			return kmsg.NewPtrDescribeClusterRequest(), func(r kmsg.Response) error {
 				resp := r.(*kmsg.DescribeClusterResponse)
@@ -392,6 +463,18 @@ func TestEveryAdvertisedVersion(t *testing.T) {
 			}
 		}
 	}
+}
+
+// createACLRequest is a CreateAcls request, at version v, of one ACL on
+// the topic sweep-acl-<v>.
+func createACLRequest(v int16) *kmsg.CreateACLsRequest {
+	req := kmsg.NewPtrCreateACLsRequest()
+	req.SetVersion(v)
+	c := kmsg.NewCreateACLsRequestCreation()
+	c.ResourceType, c.ResourceName, c.Principal, c.Host = kmsg.ACLResourceTypeTopic, fmt.Sprintf("sweep-acl-%d", v), "User:sweep", "*"
+	c.Operation, c.PermissionType = kmsg.ACLOperationRead, kmsg.ACLPermissionTypeAllow
+	req.Creations = append(req.Creations, c)
+	return req
 }
 
 // groupSweep prepares groups for TestEveryAdvertisedVersion on a
