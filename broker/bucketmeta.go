@@ -367,7 +367,11 @@ func (b *Broker) rebuildFromBucket(ctx context.Context, meta *metaState) error {
 			if m.RemoteEnd == 0 {
 				continue // OpenPartition creates it empty at offset 0
 			}
-			if _, err := b.log.CreatePartitionAt(name, pcfg, m.RemoteEnd); err != nil {
+			lp, err := b.log.CreatePartitionAt(name, pcfg, m.RemoteEnd)
+			if err != nil {
+				return fmt.Errorf("rebuild topic %s from the bucket: %w", mt.Name, err)
+			}
+			if err := b.restoreProducers(ctx, lp, prefix, m); err != nil {
 				return fmt.Errorf("rebuild topic %s from the bucket: %w", mt.Name, err)
 			}
 			remoteEnd += m.RemoteEnd

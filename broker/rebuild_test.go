@@ -17,6 +17,7 @@ import (
 	"github.com/strata-io/strata/objectstore"
 	"github.com/strata-io/strata/objectstore/bucketurl"
 	"github.com/strata-io/strata/objectstore/faulty"
+	"github.com/strata-io/strata/tiering"
 )
 
 // readRecord is one record as read back, for comparing reads across
@@ -391,5 +392,141 @@ func TestProducerIDsSurviveARebuild(t *testing.T) {
 	fb.Clear()
 	if id := initPID(tb); id <= last {
 		t.Fatalf("producer ID %d after the bucket healed", id)
+	}
+}
+
+// An idempotent producer keeps exactly-once across a rebuild from the
+// bucket: the producer state uploaded with the last segment is restored,
+// so a retry of a batch the bucket holds is answered with its original
+// offset and appends nothing, the next sequence continues at the remote
+// end, and a gap is refused. A corrupt snapshot in the bucket does not stop
+// the rebuild: the partition starts without producer state.
+func TestRebuildFromBucketKeepsProducerState(t *testing.T) {
+	for _, corrupt := range []bool{false, true} {
+		t.Run(fmt.Sprintf("corrupt snapshot %v", corrupt), func(t *testing.T) {
+			testRebuildKeepsProducerState(t, corrupt)
+		})
+	}
+}
+
+func testRebuildKeepsProducerState(t *testing.T, corrupt bool) {
+	bucket := fileBucketURL(t)
+	dataDir := t.TempDir()
+	opts := func(cfg *Config) {
+		cfg.Bucket = bucket
+		cfg.DataDir = dataDir
+		cfg.RetentionCheckInterval = 20 * time.Millisecond
+	}
+	tb := startBroker(t, opts)
+	tb.createTopic("idem", 1, tieredConfigs())
+	rc := dialRaw(t, tb.Addr())
+	init := rc.roundTrip(kmsg.NewPtrInitProducerIDRequest()).(*kmsg.InitProducerIDResponse)
+	if init.ErrorCode != 0 {
+		t.Fatalf("InitProducerId: %v", kerr.ErrorForCode(init.ErrorCode))
+	}
+	pid, epoch := init.ProducerID, init.ProducerEpoch
+	// Batch i holds two records with sequences 2i and 2i+1.
+	batch := func(i int) []byte {
+		return makeBatch(pid, epoch, int32(2*i), tieredTestBase+int64(2*i), fmt.Appendf(nil, "v%d", 2*i), fmt.Appendf(nil, "v%d", 2*i+1))
+	}
+	const n = 6
+	for i := range n {
+		if got := rc.produceOne(produceRequest("idem", 0, -1, batch(i))); got.ErrorCode != 0 || got.BaseOffset != int64(2*i) {
+			t.Fatalf("batch %d: %+v", i, got)
+		}
+	}
+	lp, err := tb.lookupPartition("idem", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.log.Roll(); err != nil {
+		t.Fatal(err)
+	}
+	const end = 2 * n
+	eventually(t, "the segment uploaded", func() bool {
+		st := tb.status("idem", 0)
+		return st.RemoteEndOffset == end && st.UploadLagBytes == 0
+	})
+	if corrupt {
+		ctx := testContext(t)
+		m := lp.tier.manifest()
+		e, err := m.Lookup(ctx, tb.tiers.bucket, end-1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := lp.tier.prefix + e.Key
+		obj, _, err := tb.tiers.bucket.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := tiering.DecodeFooter(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		off, sn := f.SnapshotRange()
+		if sn == 0 {
+			t.Fatal("the uploaded segment has no producer snapshot")
+		}
+		obj[off+sn/2] ^= 0x20
+		if _, err := tb.tiers.bucket.Put(ctx, key, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tb.shutdown()
+
+	// Wipe the data directory; keep the bucket.
+	if err := os.RemoveAll(dataDir); err != nil {
+		t.Fatal(err)
+	}
+	tb = startBroker(t, opts)
+	if st := tb.status("idem", 0); st.RemoteEndOffset != end || st.LogEndOffset != end {
+		t.Fatalf("after rebuild: %+v, want everything below %d remote", st, end)
+	}
+	hw := func() int64 {
+		t.Helper()
+		lp, err := tb.lookupPartition("idem", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return lp.log.Offsets().HighWatermark
+	}
+	rc = dialRaw(t, tb.Addr())
+	if corrupt {
+		// No producer state: the retry is a new batch, at the remote end.
+		if got := rc.produceOne(produceRequest("idem", 0, -1, batch(n-1))); got.ErrorCode != 0 || got.BaseOffset != end {
+			t.Fatalf("retry without producer state: %+v, want a new batch at %d", got, end)
+		}
+		return
+	}
+	// Retries of the last batch and of an older one: the original offsets,
+	// nothing appended.
+	for _, i := range []int{n - 1, n - 3} {
+		if got := rc.produceOne(produceRequest("idem", 0, -1, batch(i))); got.ErrorCode != 0 || got.BaseOffset != int64(2*i) {
+			t.Fatalf("retry of batch %d after the rebuild: %+v, want offset %d", i, got, 2*i)
+		}
+	}
+	if got := hw(); got != end {
+		t.Fatalf("after retries: high watermark %d, want %d", got, end)
+	}
+	if got := rc.produceOne(produceRequest("idem", 0, -1, batch(n+1))); got.ErrorCode != kerr.OutOfOrderSequenceNumber.Code {
+		t.Fatalf("sequence gap: %v, want OUT_OF_ORDER_SEQUENCE_NUMBER", kerr.ErrorForCode(got.ErrorCode))
+	}
+	if got := rc.produceOne(produceRequest("idem", 0, -1, batch(n))); got.ErrorCode != 0 || got.BaseOffset != end {
+		t.Fatalf("next batch: %+v, want offset %d", got, end)
+	}
+	if got := hw(); got != end+2 {
+		t.Fatalf("high watermark %d, want %d", got, end+2)
+	}
+
+	// A plain restart of the rebuilt broker keeps the state too.
+	tb = tb.restart()
+	rc = dialRaw(t, tb.Addr())
+	for _, i := range []int{n, n - 1} {
+		if got := rc.produceOne(produceRequest("idem", 0, -1, batch(i))); got.ErrorCode != 0 || got.BaseOffset != int64(2*i) {
+			t.Fatalf("retry of batch %d after a restart: %+v, want offset %d", i, got, 2*i)
+		}
+	}
+	if got := hw(); got != end+2 {
+		t.Fatalf("after retries: high watermark %d, want %d", got, end+2)
 	}
 }

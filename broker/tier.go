@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/strata-io/strata/cache"
-	"github.com/strata-io/strata/index"
 	"github.com/strata-io/strata/internal/failpoint"
 	"github.com/strata-io/strata/locallog"
 	"github.com/strata-io/strata/objectstore"
@@ -148,12 +147,59 @@ func (s localSource) Sealed() []tiering.SealedInfo {
 	return out
 }
 
-func (s localSource) ReadSealed(base int64) ([]byte, *index.Offsets, *index.Times, error) {
-	data, offs, times, err := s.lp.ReadSealed(base)
+func (s localSource) ReadSealed(base int64) (tiering.SealedSegment, error) {
+	seg, err := s.lp.ReadSealed(base)
 	if errors.Is(err, locallog.ErrCorrupt) {
 		err = fmt.Errorf("%w: %w", tiering.ErrCorrupt, err)
 	}
-	return data, offs, times, err
+	return tiering.SealedSegment{Data: seg.Data, Offsets: seg.Offsets, Times: seg.Times, ProducerSnapshot: seg.ProducerSnapshot}, err
+}
+
+// restoreProducers gives lp, a partition just created empty at the remote
+// end of m (a rebuild from the bucket), the idempotent-producer state
+// uploaded with m's last segment, so that a producer retrying a batch the
+// bucket already holds gets its original offset instead of a second copy
+// or an out-of-order error. Reading the snapshot costs one ranged get of
+// the last segment object's tail. A snapshot that is missing (the segment
+// was uploaded by a version that kept none, or the remote tier is empty),
+// corrupt or whose object is gone leaves lp without producer state, with a
+// warning: rebuilding goes on, and retries of such producers are appended
+// again. It returns an error only if ctx ends or the local snapshot file
+// cannot be written.
+func (b *Broker) restoreProducers(ctx context.Context, lp *locallog.Partition, prefix string, m *tiering.Manifest) error {
+	if m.Empty() {
+		return nil
+	}
+	var snap []byte
+	err := b.withBucketRetry(ctx, "read producer snapshot of "+prefix, func(ctx context.Context) error {
+		e, err := m.Lookup(ctx, b.tiers.bucket, m.RemoteEnd-1)
+		if err != nil {
+			return err
+		}
+		snap, err = b.tiers.reader.ProducerSnapshot(ctx, prefix, e)
+		if errors.Is(err, tiering.ErrMissingObject) {
+			return &permanentError{err}
+		}
+		return err
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		b.logger.Warn("producer state not restored: idempotent producers start afresh", "prefix", prefix, "remote_end", m.RemoteEnd, "err", err)
+		return nil
+	}
+	if snap == nil {
+		b.logger.Info("no producer snapshot in the bucket: idempotent producers start afresh", "prefix", prefix, "remote_end", m.RemoteEnd)
+		return nil
+	}
+	if err := lp.RestoreProducers(snap); err != nil {
+		if !errors.Is(err, locallog.ErrCorrupt) {
+			return err
+		}
+		b.logger.Warn("producer state not restored: idempotent producers start afresh", "prefix", prefix, "remote_end", m.RemoteEnd, "err", err)
+	}
+	return nil
 }
 
 // Uploaded moves the local log's remote end and applies local retention at

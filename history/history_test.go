@@ -54,7 +54,7 @@ func testPartition(t *testing.T) (objectstore.Bucket, []tiering.Entry) {
 	var entries []tiering.Entry
 	for base := int64(0); base < 30; base += 10 {
 		data := append(testBatch(base, 5), testBatch(base+5, 5)...)
-		obj, f, err := tiering.EncodeSegment(data, nil, nil, base)
+		obj, f, err := tiering.EncodeSegment(data, nil, nil, base, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -42,7 +42,12 @@
 // the file at the first torn or corrupt batch; sealed segments are trusted
 // through their .idx file, or rescanned when it is missing or damaged.
 // Idempotent-producer state is restored from the newest snapshot
-// (%020d.snapshot) and the batches after it.
+// (%020d.snapshot) and the batches after it. A snapshot is written at each
+// seal, at the sealed segment's end; the two newest are kept, and in a
+// tiered partition also each sealed segment's until the remote end passes
+// it, since ReadSealed uploads it with the segment. A partition rebuilt
+// from the remote tier gets its producer state from there
+// (RestoreProducers).
 //
 // locallog imports index and batch (the record-batch format), nothing else of
 // Strata's, and knows nothing of the Kafka wire protocol.

@@ -537,15 +537,36 @@ func (p *Partition) segmentForLocked(off int64) *segment {
 	return p.segs[i]
 }
 
+// removeOldSnapshotsLocked deletes the producer snapshots nothing needs.
+// It keeps the two newest, since recovery needs one at or below the active
+// base, and, in a tiered partition, the snapshot at the end of each sealed
+// segment the remote tier does not hold yet, which ReadSealed uploads with
+// the segment.
 func (p *Partition) removeOldSnapshotsLocked() {
-	// Keep the two newest: recovery needs one at or below the active base.
 	snaps, err := listByExt(p.dir, ".snapshot")
 	if err != nil || len(snaps) <= 2 {
 		return
 	}
 	for _, off := range snaps[:len(snaps)-2] {
+		if p.awaitsUploadLocked(off) {
+			continue
+		}
 		_ = os.Remove(segmentPath(p.dir, off, ".snapshot"))
 	}
+}
+
+// awaitsUploadLocked reports whether end is the end of a sealed segment of
+// a tiered partition that is not yet below the remote end.
+func (p *Partition) awaitsUploadLocked(end int64) bool {
+	if !p.cfg.Tiered || end <= p.remoteEnd {
+		return false
+	}
+	for _, s := range p.segs {
+		if s.sealed && s.end == end {
+			return true
+		}
+	}
+	return false
 }
 
 // close syncs and closes the partition's files, leaving a producer snapshot

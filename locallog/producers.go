@@ -115,7 +115,10 @@ func (ps producers) update(h batch.Header, base int64) {
 }
 
 // Producer snapshot file (%020d.snapshot): the state after every batch below
-// the offset in its name. Version 1, big-endian:
+// the offset in its name. The same bytes travel in the producer snapshot
+// section of a segment object (package tiering stores them unparsed), so
+// this format is also read back from the bucket by RestoreProducers.
+// Version 1, big-endian:
 //
 //	magic     [4]byte "SPS1"
 //	count     uint32  producers

@@ -1,17 +1,34 @@
 package locallog
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"github.com/strata-io/strata/index"
 )
 
-// ReadSealed returns the bytes of the sealed segment starting at base and
-// copies of its offset and time indexes, for upload to the remote tier. The
-// segment stays pinned while it is read, so retention may not pull it away.
-// It reports ErrOffsetOutOfRange if no sealed segment starts at base.
-func (p *Partition) ReadSealed(base int64) ([]byte, *index.Offsets, *index.Times, error) {
+// SealedSegment is a sealed segment as ReadSealed returns it, for upload
+// to the remote tier.
+type SealedSegment struct {
+	Data    []byte // the record batches, byte-for-byte as in the segment file
+	Offsets *index.Offsets
+	Times   *index.Times
+	// ProducerSnapshot is the producer snapshot file written when the
+	// segment was sealed: the idempotent-producer state after its last
+	// batch, for RestoreProducers. It is nil if the file is missing (a
+	// segment sealed by a version that deleted it) or unreadable.
+	ProducerSnapshot []byte
+}
+
+// ReadSealed returns the bytes of the sealed segment starting at base,
+// copies of its offset and time indexes, and its producer snapshot, for
+// upload to the remote tier. The segment stays pinned while it is read, so
+// retention may not pull it away; its snapshot is kept until the remote
+// end passes the segment (see SetRemoteEnd). It reports
+// ErrOffsetOutOfRange if no sealed segment starts at base.
+func (p *Partition) ReadSealed(base int64) (SealedSegment, error) {
 	p.mu.RLock()
 	var s *segment
 	for _, c := range p.segs {
@@ -22,18 +39,31 @@ func (p *Partition) ReadSealed(base int64) ([]byte, *index.Offsets, *index.Times
 	}
 	if s == nil || p.closed {
 		p.mu.RUnlock()
-		return nil, nil, nil, fmt.Errorf("sealed segment %d of %s: %w", base, p.name, ErrOffsetOutOfRange)
+		return SealedSegment{}, fmt.Errorf("sealed segment %d of %s: %w", base, p.name, ErrOffsetOutOfRange)
 	}
-	size := s.size
+	size, end := s.size, s.end
 	offs, times := cloneOffsets(&s.offs), cloneTimes(&s.times)
 	s.acquire()
 	p.mu.RUnlock()
 	defer s.release()
 	data := make([]byte, size)
 	if err := readFull(s.f, data, 0); err != nil {
-		return nil, nil, nil, fmt.Errorf("read sealed segment %s: %w", s.path, err)
+		return SealedSegment{}, fmt.Errorf("read sealed segment %s: %w", s.path, err)
 	}
-	return data, offs, times, nil
+	snapPath := segmentPath(p.dir, end, ".snapshot")
+	snap, err := os.ReadFile(snapPath)
+	if err == nil {
+		_, err = decodeProducers(snap)
+	}
+	if err != nil {
+		// The segment uploads without its producer state: a broker
+		// restored from the bucket then starts with none for it.
+		if !errors.Is(err, fs.ErrNotExist) {
+			p.log.cfg.Logger.Warn("producer snapshot not uploaded", "partition", p.name, "file", snapPath, "err", err)
+		}
+		snap = nil
+	}
+	return SealedSegment{Data: data, Offsets: offs, Times: times, ProducerSnapshot: snap}, nil
 }
 
 func cloneOffsets(x *index.Offsets) *index.Offsets {
@@ -56,7 +86,9 @@ func cloneTimes(x *index.Times) *index.Times {
 // in the remote tier's manifest. It never moves backwards. With
 // PartitionConfig.Tiered, local retention may then delete sealed segments
 // that end at or below it, and only those: nothing is deleted locally before
-// it is committed remotely.
+// it is committed remotely. Likewise the producer snapshot of a sealed
+// segment that ends above the remote end (the one ReadSealed uploads with
+// it) is kept until the remote end passes it.
 func (p *Partition) SetRemoteEnd(end int64) {
 	p.mu.Lock()
 	p.remoteEnd = max(p.remoteEnd, end)
@@ -68,6 +100,44 @@ func (p *Partition) RemoteEnd() int64 {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return p.remoteEnd
+}
+
+// RestoreProducers replaces the idempotent-producer state of an empty
+// partition (log start = log end) with snap, a producer snapshot as
+// ReadSealed returned it for a segment that ends at the partition's log
+// end: a partition created at the remote end of a rebuilt broker (see
+// Log.CreatePartitionAt) thus answers a producer's retry of a batch that
+// is already in the remote tier with its original offsets. It also writes
+// snap as the partition's snapshot at log end, so a reopen keeps it. A snap
+// that does not decode, or that describes offsets at or above log end, is
+// an error wrapping ErrCorrupt and changes nothing; a partition holding
+// records is ErrNotEmpty.
+func (p *Partition) RestoreProducers(snap []byte) error {
+	ps, err := decodeProducers(snap)
+	if err != nil {
+		return fmt.Errorf("restore producers of %s: %w", p.name, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	if p.logStart != p.logEnd || len(p.pending) > 0 {
+		return fmt.Errorf("restore producers of %s: it holds offsets [%d, %d): %w", p.name, p.logStart, p.logEnd, ErrNotEmpty)
+	}
+	for id, pr := range ps {
+		for _, b := range pr.batches {
+			if b.lastOffset >= p.logEnd || b.firstOffset > b.lastOffset {
+				return fmt.Errorf("restore producers of %s: %w: producer %d has a batch at offsets [%d, %d], the log ends at %d",
+					p.name, ErrCorrupt, id, b.firstOffset, b.lastOffset, p.logEnd)
+			}
+		}
+	}
+	if err := writeFileAtomic(segmentPath(p.dir, p.logEnd, ".snapshot"), snap); err != nil {
+		return fmt.Errorf("restore producers of %s: %w", p.name, err)
+	}
+	p.producers = ps
+	return nil
 }
 
 // SkipTo moves an empty partition (log start = log end) forward to start at

@@ -362,7 +362,7 @@ func (e Entry) validate() error {
 		return fmt.Errorf("entry [%d, %d): %w", e.BaseOffset, e.EndOffset, objectstore.ValidateKey(e.Key))
 	case e.BaseOffset < 0 || e.EndOffset <= e.BaseOffset:
 		return fmt.Errorf("entry %s has offsets [%d, %d)", e.Key, e.BaseOffset, e.EndOffset)
-	case e.SizeBytes < FooterSize:
+	case e.SizeBytes < MinFooterSize:
 		return fmt.Errorf("entry %s has size %d, below a footer's", e.Key, e.SizeBytes)
 	case e.Records < 0 || e.Records > e.EndOffset-e.BaseOffset:
 		return fmt.Errorf("entry %s has %d records for offsets [%d, %d)", e.Key, e.Records, e.BaseOffset, e.EndOffset)
@@ -418,7 +418,7 @@ func (m *Manifest) validateHead() error {
 			return fmt.Errorf("chunk %s has %d entries for offsets [%d, %d)", c.Key, c.Count, c.FirstBase, c.EndOffset)
 		case c.MinTimestamp > c.MaxTimestamp:
 			return fmt.Errorf("chunk %s has min timestamp %d above max %d", c.Key, c.MinTimestamp, c.MaxTimestamp)
-		case c.Bytes < int64(c.Count)*FooterSize:
+		case c.Bytes < int64(c.Count)*MinFooterSize:
 			return fmt.Errorf("chunk %s has %d bytes for %d entries", c.Key, c.Bytes, c.Count)
 		case i > 0 && c.FirstBase != m.Chunks[i-1].EndOffset:
 			return fmt.Errorf("chunk %s starts at %d, the one before ends at %d", c.Key, c.FirstBase, m.Chunks[i-1].EndOffset)

@@ -23,9 +23,15 @@
 //	P+"chunks/<firstBase %020d>-<random hex>"            immutable runs of entries
 //	P+"segments/<base %020d>-<end %020d>-<epoch>-<random hex>"   segment objects
 //
-// A segment object (EncodeSegment) is the segment's record batches
-// byte-for-byte, its indexes, and a fixed-size footer, so one ranged get of
-// the tail reads its index. A commit of one more segment rewrites only the
+// A segment object (EncodeSegment, format SegmentVersion) is the segment's
+// record batches byte-for-byte, its indexes, the local tier's producer
+// snapshot as of the segment's end (opaque bytes here; version 2), and a
+// footer of a size set by its version, whose last bytes have one layout in
+// every version, so one ranged get of the last MaxFooterSize bytes reads
+// the footer and a second one the index. Reader.ProducerSnapshot reads the
+// snapshot of a partition's last segment when a rebuilt broker restores its
+// idempotent-producer state; version 1 objects, which have none, still
+// read. A commit of one more segment rewrites only the
 // head, whose size is bounded by the number of chunk refs plus ChunkSize
 // entries; every ChunkSize commits the head's tail moves into a new chunk.
 //

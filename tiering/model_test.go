@@ -155,7 +155,7 @@ func (r *modelRun) newEntry() Entry {
 		Key:          SegmentKey(testPrefix, r.remoteEnd, r.remoteEnd+n, r.w.Epoch())[len(testPrefix):],
 		BaseOffset:   r.remoteEnd,
 		EndOffset:    r.remoteEnd + n,
-		SizeBytes:    FooterSize + r.rnd.Int64N(1<<20),
+		SizeBytes:    MinFooterSize + r.rnd.Int64N(1<<20),
 		MinTimestamp: r.rnd.Int64N(1000),
 		Epoch:        r.w.Epoch(),
 		Records:      r.rnd.Int64N(n + 1),
@@ -293,7 +293,7 @@ func (r *modelRun) takeover(step int) {
 	before := r.bucketState()
 	e := Entry{
 		Key: SegmentKey(testPrefix, r.remoteEnd, r.remoteEnd+1, old.Epoch())[len(testPrefix):], BaseOffset: r.remoteEnd,
-		EndOffset: r.remoteEnd + 1, SizeBytes: FooterSize, Epoch: old.Epoch(),
+		EndOffset: r.remoteEnd + 1, SizeBytes: MinFooterSize, Epoch: old.Epoch(),
 	}
 	if err := old.Append(r.ctx, e); !errors.Is(err, ErrFenced) {
 		r.t.Errorf("Append by the writer of epoch %d after a takeover: %v, want ErrFenced", old.Epoch(), err)

@@ -1,6 +1,7 @@
 package tiering
 
 import (
+	"bytes"
 	"container/list"
 	"context"
 	"errors"
@@ -272,6 +273,63 @@ func (r *Reader) offsetForTimestamp(ctx context.Context, key string, e Entry, ts
 	return -1, -1, nil
 }
 
+// snapshotGuessBytes is how much of a producer snapshot section
+// ProducerSnapshot reads in the same ranged get as the footer; a larger
+// snapshot takes a second get.
+const snapshotGuessBytes = 64 << 10
+
+// ProducerSnapshot returns the producer snapshot section of segment e,
+// whose object lives under prefix+e.Key: the local tier's producer state
+// as of e.EndOffset, its CRC verified, or nil if the object has none (a
+// version 1 object, or one uploaded without). It reads the object's last
+// MaxFooterSize+64 KiB bytes with one ranged get, and a snapshot that does
+// not fit there with a second one; it bypasses the cache, since a snapshot
+// is read once, when a partition is restored from the bucket. Errors are
+// as Read's: ErrCorrupt for a footer that is corrupt or disagrees with e
+// or a snapshot whose length or CRC is wrong, ErrMissingObject, or the
+// bucket's or ctx's.
+func (r *Reader) ProducerSnapshot(ctx context.Context, prefix string, e Entry) ([]byte, error) {
+	key := prefix + e.Key
+	snap, err := r.producerSnapshot(ctx, key, e)
+	if err != nil {
+		return nil, fmt.Errorf("producer snapshot of %s: %w", key, err)
+	}
+	return snap, nil
+}
+
+func (r *Reader) producerSnapshot(ctx context.Context, key string, e Entry) ([]byte, error) {
+	if e.SizeBytes < MinFooterSize {
+		return nil, fmt.Errorf("%w: manifest says the object is %d bytes, less than a footer", ErrCorrupt, e.SizeBytes)
+	}
+	tailOff := max(e.SizeBytes-MaxFooterSize-snapshotGuessBytes, 0)
+	tail, err := r.getRange(ctx, key, tailOff, e.SizeBytes-tailOff)
+	if err != nil {
+		return nil, err
+	}
+	f, err := DecodeFooter(tail)
+	if err != nil {
+		return nil, err
+	}
+	if f.BaseOffset != e.BaseOffset || f.EndOffset != e.EndOffset || f.Size() != e.SizeBytes {
+		return nil, fmt.Errorf("%w: footer says offsets [%d, %d) in %d bytes, the manifest [%d, %d) in %d bytes",
+			ErrCorrupt, f.BaseOffset, f.EndOffset, f.Size(), e.BaseOffset, e.EndOffset, e.SizeBytes)
+	}
+	off, n := f.SnapshotRange()
+	if n == 0 {
+		return nil, nil
+	}
+	var snap []byte
+	if off >= tailOff {
+		snap = bytes.Clone(tail[off-tailOff : off-tailOff+n])
+	} else if snap, err = r.getRange(ctx, key, off, n); err != nil {
+		return nil, err
+	}
+	if err := f.VerifySnapshot(snap); err != nil {
+		return nil, err
+	}
+	return snap, nil
+}
+
 // segmentMeta is a segment object's footer and decoded index.
 type segmentMeta struct {
 	footer Footer
@@ -312,12 +370,14 @@ func (r *Reader) meta(ctx context.Context, key string, e Entry) (*segmentMeta, e
 	if m, ok := r.memo.get(key); ok {
 		return m, nil
 	}
-	if e.SizeBytes < FooterSize {
+	if e.SizeBytes < MinFooterSize {
 		return nil, fmt.Errorf("%w: manifest says the object is %d bytes, less than a footer", ErrCorrupt, e.SizeBytes)
 	}
 	footerKey := key + "#footer"
 	tail, err := r.c.GetOrLoad(ctx, footerKey, func(ctx context.Context) ([]byte, error) {
-		b, err := r.getRange(ctx, key, e.SizeBytes-FooterSize, FooterSize)
+		// The footer's size depends on its version: read the largest.
+		n := min(e.SizeBytes, MaxFooterSize)
+		b, err := r.getRange(ctx, key, e.SizeBytes-n, n)
 		if err != nil {
 			return nil, err
 		}

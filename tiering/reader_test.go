@@ -107,7 +107,7 @@ func buildReaderSeg(t testing.TB, rnd *rand.Rand, base int64, nBatches, maxValue
 		batches = append(batches, b)
 		next += int64(n)
 	}
-	obj, f, err := EncodeSegment(data, offs, times, base)
+	obj, f, err := EncodeSegment(data, offs, times, base, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,7 +461,7 @@ func TestReaderConcurrentReadersOfOneBlockMakeOneGet(t *testing.T) {
 			t.Errorf("the block was fetched %d times, want 1", n)
 		}
 		key := testPrefix + s.e.Key
-		if n := bk.count(rangeReq{key, s.e.SizeBytes - FooterSize, FooterSize}); n != 1 {
+		if n := bk.count(rangeReq{key, s.e.SizeBytes - MaxFooterSize, MaxFooterSize}); n != 1 {
 			t.Errorf("the footer was fetched %d times, want 1", n)
 		}
 		if off, n := s.f.IndexRange(); bk.count(rangeReq{key, off, n}) != 1 {
@@ -810,11 +810,11 @@ func TestReaderCorruptFooterOrIndex(t *testing.T) {
 		{"empty", []byte{}, s.e},
 		{"shifted by a leading byte", append([]byte{0}, s.obj[:len(s.obj)-1]...), s.e},
 		{"another segment's object", other.obj, s.e},
-		{"entry smaller than a footer", s.obj, func() Entry { e := s.e; e.SizeBytes = FooterSize - 1; return e }()},
+		{"entry smaller than a footer", s.obj, func() Entry { e := s.e; e.SizeBytes = MinFooterSize - 1; return e }()},
 		{"entry with another range", s.obj, func() Entry { e := s.e; e.EndOffset++; return e }()},
 	}
-	for i := range FooterSize {
-		cases = append(cases, tc{fmt.Sprintf("footer byte %d flipped", i), flip(s.obj, int64(len(s.obj)-FooterSize+i)), s.e})
+	for i := range FooterSizeV2 {
+		cases = append(cases, tc{fmt.Sprintf("footer byte %d flipped", i), flip(s.obj, int64(len(s.obj)-FooterSizeV2+i)), s.e})
 	}
 	for _, i := range []int64{0, 4, 8, 12, idxLen / 2, idxLen - 1} {
 		cases = append(cases, tc{fmt.Sprintf("index byte %d flipped", i), flip(s.obj, idxOff+i), s.e})
@@ -896,7 +896,7 @@ func TestReaderOffsetForTimestamp(t *testing.T) {
 	// The golden segment: offsets 100-104 at 1_700_000_000_000 +0 +5 | +100 |
 	// +200 +150, indexed at the second and third batch.
 	data, offs, times := goldenSegment(t)
-	obj, f, err := EncodeSegment(data, offs, times, 100)
+	obj, f, err := EncodeSegment(data, offs, times, 100, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1015,7 +1015,7 @@ func BenchmarkReaderCatchUp(b *testing.B) {
 				}
 				data = append(data, makeBatch(off, 1_700_000_000_000+off, nil, values...)...)
 			}
-			obj, f, err := EncodeSegment(data, offs, times, base)
+			obj, f, err := EncodeSegment(data, offs, times, base, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -1076,4 +1076,115 @@ func BenchmarkReaderCatchUp(b *testing.B) {
 	b.ReportMetric(total/1e6/readTime.Seconds(), "reader-MB/s")
 	b.ReportMetric(100*rawTime.Seconds()/readTime.Seconds(), "pct-of-raw")
 	b.ReportMetric(float64(gets)/(total/(1<<30)), "gets/GiB")
+}
+
+// TestReaderProducerSnapshot reads the snapshot section of objects with a
+// small, a large and no snapshot, and of a version 1 object: one ranged
+// get unless the snapshot is larger than the guess, and every damage to
+// it reported as ErrCorrupt.
+func TestReaderProducerSnapshot(t *testing.T) {
+	data, offs, times := goldenSegment(t)
+	large := bytes.Repeat([]byte("producer "), (snapshotGuessBytes+1000)/9)
+	entryOf := func(obj []byte, f Footer) Entry {
+		return Entry{
+			Key: SegmentKey(testPrefix, f.BaseOffset, f.EndOffset, 1)[len(testPrefix):], BaseOffset: f.BaseOffset, EndOffset: f.EndOffset,
+			SizeBytes: int64(len(obj)), MinTimestamp: f.MinTimestamp, MaxTimestamp: f.MaxTimestamp, Epoch: 1, Records: f.RecordCount,
+		}
+	}
+	tests := []struct {
+		name     string
+		version  uint16
+		snap     []byte
+		edit     func(obj []byte, f Footer) []byte // damages the stored object
+		wantErr  string
+		wantGets int
+	}{
+		{name: "small", version: 2, snap: goldenSnapshot, wantGets: 1},
+		{name: "larger than the guess", version: 2, snap: large, wantGets: 2},
+		{name: "none", version: 2, wantGets: 1},
+		{name: "version 1", version: 1, wantGets: 1},
+		{name: "flipped snapshot byte", version: 2, snap: goldenSnapshot, wantErr: "producer snapshot crc", wantGets: 1,
+			edit: func(obj []byte, f Footer) []byte { off, _ := f.SnapshotRange(); return flip(obj, off+3) }},
+		{name: "flipped byte of a large snapshot", version: 2, snap: large, wantErr: "producer snapshot crc", wantGets: 2,
+			edit: func(obj []byte, f Footer) []byte { off, _ := f.SnapshotRange(); return flip(obj, off) }},
+		{name: "flipped footer byte", version: 2, snap: goldenSnapshot, wantErr: "footer crc", wantGets: 1,
+			edit: func(obj []byte, f Footer) []byte { return flip(obj, int64(len(obj)-10)) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			obj, f, err := encodeSegment(tt.version, data, offs, times, 100, tt.snap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := entryOf(obj, f)
+			stored := obj
+			if tt.edit != nil {
+				stored = tt.edit(obj, f)
+			}
+			bk := newRangeCounter(mem.New())
+			if _, err := bk.Put(ctx, testPrefix+e.Key, stored); err != nil {
+				t.Fatal(err)
+			}
+			r, _ := newTestReader(t, bk, ReaderConfig{})
+			got, err := r.ProducerSnapshot(ctx, testPrefix, e)
+			switch {
+			case tt.wantErr != "":
+				if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ProducerSnapshot = %d bytes, %v; want ErrCorrupt saying %q", len(got), err, tt.wantErr)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case !bytes.Equal(got, tt.snap) || (tt.snap == nil) != (got == nil):
+				t.Fatalf("ProducerSnapshot = %q, want %q", got, tt.snap)
+			}
+			if n := bk.total(testPrefix + e.Key); n != tt.wantGets {
+				t.Errorf("%d ranged gets, want %d", n, tt.wantGets)
+			}
+		})
+	}
+
+	// An entry that disagrees with the object's footer.
+	obj, f, err := EncodeSegment(data, offs, times, 100, goldenSnapshot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := entryOf(obj, f)
+	bk := mem.New()
+	if _, err := bk.Put(context.Background(), testPrefix+e.Key, obj); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := newTestReader(t, bk, ReaderConfig{})
+	e.EndOffset++
+	if _, err := r.ProducerSnapshot(context.Background(), testPrefix, e); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("ProducerSnapshot with a wrong entry: %v, want ErrCorrupt", err)
+	}
+	e.EndOffset--
+	e.SizeBytes = MinFooterSize - 1
+	if _, err := r.ProducerSnapshot(context.Background(), testPrefix, e); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("ProducerSnapshot of an entry smaller than a footer: %v, want ErrCorrupt", err)
+	}
+}
+
+// TestReaderReadsVersion1Objects: the reader fetches MaxFooterSize bytes
+// of the tail, which holds a version 1 footer too.
+func TestReaderReadsVersion1Objects(t *testing.T) {
+	ctx := context.Background()
+	data, offs, times := goldenSegment(t)
+	obj, f, err := encodeSegment(1, data, offs, times, 100, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := Entry{Key: "segments/v1", BaseOffset: 100, EndOffset: f.EndOffset, SizeBytes: int64(len(obj)), MinTimestamp: f.MinTimestamp, MaxTimestamp: f.MaxTimestamp, Epoch: 1, Records: f.RecordCount}
+	bk := mem.New()
+	if _, err := bk.Put(ctx, testPrefix+e.Key, obj); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := newTestReader(t, bk, ReaderConfig{})
+	for off := e.BaseOffset; off < e.EndOffset; off++ {
+		got, err := r.Read(ctx, testPrefix, e, off, 1)
+		if err != nil || len(splitBatches(t, got)) != 1 || !bytes.Contains(data, got) {
+			t.Fatalf("Read at %d of a version 1 object: %d bytes, %v", off, len(got), err)
+		}
+	}
 }

@@ -27,10 +27,12 @@ import (
 type Source interface {
 	// Sealed lists the sealed (immutable) local segments, oldest first.
 	Sealed() []SealedInfo
-	// ReadSealed returns a sealed segment's record batches and its indexes.
-	// An error wrapping ErrCorrupt stops the partition's uploads for good;
-	// any other error is retried after a backoff.
-	ReadSealed(base int64) (data []byte, offs *index.Offsets, times *index.Times, err error)
+	// ReadSealed returns the sealed segment starting at base: its record
+	// batches, its indexes and, if the local tier has it, its producer
+	// snapshot as of the segment's end. An error wrapping ErrCorrupt stops
+	// the partition's uploads for good; any other error is retried after a
+	// backoff.
+	ReadSealed(base int64) (SealedSegment, error)
 	// Uploaded is told the remote end, with strictly increasing values:
 	// after each manifest commit (an uploaded segment, or StartAt), and on
 	// the first look after Add if the manifest already holds offsets (a
@@ -39,6 +41,18 @@ type Source interface {
 	// cache, and may delete them. It is never told an offset the manifest
 	// in the bucket does not hold.
 	Uploaded(remoteEnd int64)
+}
+
+// SealedSegment is what Source.ReadSealed returns for one sealed segment.
+type SealedSegment struct {
+	Data    []byte         // the record batches
+	Offsets *index.Offsets // nil means empty
+	Times   *index.Times   // nil means empty
+	// ProducerSnapshot is the local tier's idempotent-producer state after
+	// the segment's last batch, stored as the object's snapshot section;
+	// tiering does not parse it. nil uploads the segment without one (a
+	// segment sealed before snapshots were kept).
+	ProducerSnapshot []byte
 }
 
 // SealedInfo describes one sealed local segment: offsets
@@ -587,7 +601,7 @@ func (u *Uploader) step(ctx context.Context, p *uploadPartition) (progress bool,
 		return true, nil
 	}
 
-	data, offs, times, err := p.src.ReadSealed(seg.BaseOffset)
+	sealed, err := p.src.ReadSealed(seg.BaseOffset)
 	if err != nil {
 		err = fmt.Errorf("read local segment %d of %s: %w", seg.BaseOffset, p.prefix, err)
 		if errors.Is(err, ErrCorrupt) {
@@ -595,7 +609,7 @@ func (u *Uploader) step(ctx context.Context, p *uploadPartition) (progress bool,
 		}
 		return false, err
 	}
-	obj, f, err := EncodeSegment(data, offs, times, seg.BaseOffset)
+	obj, f, err := EncodeSegment(sealed.Data, sealed.Offsets, sealed.Times, seg.BaseOffset, sealed.ProducerSnapshot)
 	if err != nil {
 		return false, &stopError{fmt.Errorf("local segment %d of %s: %w", seg.BaseOffset, p.prefix, err)}
 	}
@@ -643,7 +657,8 @@ func (u *Uploader) put(ctx context.Context, key string, obj []byte, f Footer) er
 	if info.Size != int64(len(obj)) || (etag != "" && info.ETag != etag) {
 		return fmt.Errorf("verify %s: stored %d bytes with ETag %q, wrote %d bytes with ETag %q", key, info.Size, info.ETag, len(obj), etag)
 	}
-	tail, err := u.b.GetRange(ctx, key, info.Size-FooterSize, FooterSize)
+	n := min(info.Size, MaxFooterSize)
+	tail, err := u.b.GetRange(ctx, key, info.Size-n, n)
 	if err != nil {
 		return fmt.Errorf("verify %s: %w", key, err)
 	}

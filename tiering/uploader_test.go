@@ -31,10 +31,12 @@ type fakeSegment struct {
 	data      []byte
 	offs      *index.Offsets
 	times     *index.Times
+	snapshot  []byte // the producer snapshot ReadSealed returns
 }
 
 // newFakeSegment returns a segment at base of n batches of two records
-// each, indexed at every batch after the first.
+// each, indexed at every batch after the first, with a producer snapshot
+// naming its offsets.
 func newFakeSegment(base int64, n int) fakeSegment {
 	s := fakeSegment{base: base, end: base, offs: new(index.Offsets), times: new(index.Times)}
 	var maxTs int64
@@ -49,6 +51,7 @@ func newFakeSegment(base int64, n int) fakeSegment {
 		maxTs = ts + 3
 		s.end = off + 2
 	}
+	s.snapshot = fmt.Appendf(nil, "producers at %d", s.end)
 	return s
 }
 
@@ -100,20 +103,20 @@ func (s *fakeSource) Sealed() []SealedInfo {
 	return out
 }
 
-func (s *fakeSource) ReadSealed(base int64) ([]byte, *index.Offsets, *index.Times, error) {
+func (s *fakeSource) ReadSealed(base int64) (SealedSegment, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.readErrs) > 0 {
 		err := s.readErrs[0]
 		s.readErrs = s.readErrs[1:]
-		return nil, nil, nil, err
+		return SealedSegment{}, err
 	}
 	for _, seg := range s.local {
 		if seg.base == base {
-			return slices.Clone(seg.data), seg.offs, seg.times, nil
+			return SealedSegment{Data: slices.Clone(seg.data), Offsets: seg.offs, Times: seg.times, ProducerSnapshot: slices.Clone(seg.snapshot)}, nil
 		}
 	}
-	return nil, nil, nil, fmt.Errorf("no local segment at %d", base)
+	return SealedSegment{}, fmt.Errorf("no local segment at %d", base)
 }
 
 func (s *fakeSource) Uploaded(remoteEnd int64) {
@@ -213,6 +216,9 @@ func checkUploaded(t *testing.T, b objectstore.Bucket, prefix string, src *fakeS
 		}
 		if !equalIndexes(seg.Offsets, seg.Times, local.offs, local.times) {
 			t.Fatalf("object of entry [%d, %d) has other indexes than the local segment", e.BaseOffset, e.EndOffset)
+		}
+		if !bytes.Equal(seg.ProducerSnapshot, local.snapshot) {
+			t.Fatalf("object of entry [%d, %d) has producer snapshot %q, the local segment %q", e.BaseOffset, e.EndOffset, seg.ProducerSnapshot, local.snapshot)
 		}
 		next = e.EndOffset
 	}

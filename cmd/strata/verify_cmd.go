@@ -22,8 +22,9 @@ and checks its chunks (entries ordered, contiguous and non-overlapping,
 logStartOffset inside the first live segment, epochs never falling and
 never above the writer's epoch, no key used twice); then, one object at a
 time, that each live segment's object exists, has the size its entry says,
-and decodes: data and index CRCs, every record batch's CRC and offsets, and
-a footer whose offsets, record count and timestamps equal the entry's.
+and decodes: data, index and producer-snapshot CRCs (an object of format
+version 1 has no snapshot), every record batch's CRC and offsets, and a
+footer whose offsets, record count and timestamps equal the entry's.
 
 Each problem is one line on stdout:
   PROBLEM topic=<id> partition=<n> offset=[<base>,<end>) key=<key>: <what>

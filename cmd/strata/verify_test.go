@@ -125,14 +125,20 @@ func (tb *testBucket) addPartition(t *testing.T, topic [16]byte, partition int32
 	return p
 }
 
+// testSnapshot is the producer snapshot section of the segment at base:
+// opaque bytes to tiering and to verify.
+func testSnapshot(base int64) []byte {
+	return fmt.Appendf(nil, "producer state after the segment at %d", base)
+}
+
 // commit uploads the segment object of data, whose first batch sets its
-// base offset, and appends its entry to the manifest, as the uploader
-// does. edit, if not nil, changes the entry first, so a test can commit an
-// entry that disagrees with its object.
+// base offset, with a producer snapshot, and appends its entry to the
+// manifest, as the uploader does. edit, if not nil, changes the entry
+// first, so a test can commit an entry that disagrees with its object.
 func (p *testPartition) commit(t *testing.T, b objectstore.Bucket, data []byte, edit func(*tiering.Entry)) tiering.Entry {
 	t.Helper()
 	base := int64(binary.BigEndian.Uint64(data))
-	obj, f, err := tiering.EncodeSegment(data, nil, nil, base)
+	obj, f, err := tiering.EncodeSegment(data, nil, nil, base, testSnapshot(base))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,8 +260,29 @@ func TestBucketVerifyReportsDamage(t *testing.T) {
 			name: "flipped bit in a segment footer",
 			damage: func(t *testing.T, tb *testBucket) (string, string) {
 				a := tb.parts[0]
-				flipBit(t, tb.b, a.key(2), int(a.entries[2].SizeBytes)-tiering.FooterSize+20)
+				flipBit(t, tb.b, a.key(2), int(a.entries[2].SizeBytes)-tiering.FooterSizeV2+20)
 				return a.problemLine(2) + "segment object is corrupt: ", "segment footer crc"
+			},
+			wantSegments: 8,
+		},
+		{
+			name: "flipped bit in a producer snapshot",
+			damage: func(t *testing.T, tb *testBucket) (string, string) {
+				p := tb.parts[1]
+				body, _, err := tb.b.Get(t.Context(), p.key(4))
+				if err != nil {
+					t.Fatal(err)
+				}
+				f, err := tiering.DecodeFooter(body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				off, n := f.SnapshotRange()
+				if n == 0 {
+					t.Fatal("the segment has no producer snapshot")
+				}
+				flipBit(t, tb.b, p.key(4), int(off+n/2))
+				return p.problemLine(4) + "segment object is corrupt: ", "segment 22: producer snapshot crc"
 			},
 			wantSegments: 8,
 		},
@@ -369,7 +396,7 @@ func TestBucketVerifyFindsOverlappingEntriesInAHead(t *testing.T) {
 func (p *testPartition) commitObjectOnly(t *testing.T, b objectstore.Bucket, data []byte) tiering.Entry {
 	t.Helper()
 	base := int64(binary.BigEndian.Uint64(data))
-	obj, f, err := tiering.EncodeSegment(data, nil, nil, base)
+	obj, f, err := tiering.EncodeSegment(data, nil, nil, base, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
