@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/strata-io/strata/auth"
 	"github.com/strata-io/strata/locallog"
 	"github.com/strata-io/strata/objectstore/bucketurl"
 	"github.com/strata-io/strata/tiering"
@@ -64,6 +65,12 @@ type Broker struct {
 	// afterResolve, when set (by tests, before any traffic), runs between
 	// resolving an offset to the local tier and reading it.
 	afterResolve func(p *partition, offset int64, r resolution)
+
+	// users are the SCRAM credentials clients authenticate against
+	// (users_store.go); usersMu serializes their changes and persistence.
+	users      *auth.Users
+	usersMu    sync.Mutex
+	superUsers *auth.Authorizer // for SuperUser only: ACLs are not enforced here yet
 
 	metrics *metrics
 	started time.Time // when Open began; cost request counts start here
@@ -124,6 +131,7 @@ func Open(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		runDone: make(chan struct{}),
 	}
 	b.metrics = newMetrics(b)
+	b.superUsers = auth.NewAuthorizer(auth.NewACLs(), cfg.SuperUsers)
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("open broker: %w", err)
 	}
@@ -180,6 +188,9 @@ func Open(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		}
 	}
 	b.pidNext, b.pidBlockEnd = meta.ProducerIDBlockEnd, meta.ProducerIDBlockEnd
+	if b.users, err = b.loadUsers(ctx); err != nil {
+		return nil, fmt.Errorf("open broker: %w", err)
+	}
 	if err := b.openGroups(ctx); err != nil {
 		return nil, fmt.Errorf("open broker: groups: %w", err)
 	}
@@ -278,6 +289,14 @@ func (cfg *Config) setDefaults() error {
 		return fmt.Errorf("broker config: max request bytes %d is too small", cfg.MaxRequestBytes)
 	case cfg.GroupMinSessionTimeout > cfg.GroupMaxSessionTimeout:
 		return fmt.Errorf("broker config: group session timeouts: minimum %v above maximum %v", cfg.GroupMinSessionTimeout, cfg.GroupMaxSessionTimeout)
+	}
+	for _, m := range cfg.SASLMechanisms {
+		if !auth.SupportedMechanism(m) {
+			return fmt.Errorf("broker config: SASL mechanism %q: want %s, %s or %s", m, auth.ScramSHA256, auth.ScramSHA512, auth.Plain)
+		}
+	}
+	if cfg.ReauthMax < 0 {
+		return fmt.Errorf("broker config: negative ReauthMax %v", cfg.ReauthMax)
 	}
 	if cfg.ReadOnly {
 		if cfg.Bucket == "" {

@@ -44,6 +44,21 @@ type Config struct {
 	// default DefaultRequestTimeout.
 	RequestTimeout time.Duration
 
+	// SASLMechanisms turns authentication on: the SASL mechanisms clients
+	// may use (auth.ScramSHA256, auth.ScramSHA512, auth.Plain). Empty means
+	// off: every client is auth.Anonymous and everything is allowed. When
+	// on, a connection must authenticate before any request other than
+	// ApiVersions and SaslHandshake, and ACLs are enforced.
+	SASLMechanisms []string
+	// SuperUsers are the principals ("User:admin", or a bare name "admin")
+	// allowed everything when authentication is on.
+	SuperUsers []string
+	// ReauthMax is Kafka's connections.max.reauth.ms: an authenticated
+	// session lasts at most this long, after which the client must
+	// re-authenticate (KIP-368) or the connection closes at its next
+	// request. Zero: sessions never expire.
+	ReauthMax time.Duration
+
 	// Bucket is the URL of the remote tier (see objectstore/bucketurl), e.g.
 	// "file:///var/lib/strata/bucket" or "s3://bucket/prefix?region=…".
 	// Empty turns tiering off: every partition lives only in the local log.
@@ -111,6 +126,12 @@ type Config struct {
 	// take-overs at start-up and in admin requests; set by setDefaults,
 	// and by tests.
 	bucketBackoff tiering.Backoff
+}
+
+// authenticationOn reports whether clients must authenticate (and ACLs are
+// enforced).
+func (cfg *Config) authenticationOn() bool {
+	return len(cfg.SASLMechanisms) > 0
 }
 
 // Defaults for the zero values of Config.

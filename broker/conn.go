@@ -18,6 +18,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/auth"
 )
 
 const (
@@ -56,6 +58,11 @@ type conn struct {
 	host   string // the client's IP, as group members report it
 	logger *slog.Logger
 
+	// principal is who the client is: auth.Anonymous until it
+	// authenticates. It and sasl are only touched by the reader goroutine.
+	principal string
+	sasl      saslState
+
 	// The connection's contexts live as long as it does (like net/http's
 	// per-connection context): ctx ends when the connection is torn down.
 	ctx    context.Context
@@ -78,6 +85,9 @@ type inflight struct {
 	done  chan struct{} // closed when resp is final; nil if it was at once
 	resp  kmsg.Response // nil: nothing to write (acks=0 produce)
 	fetch bool          // holds one of the connection's fetchSlots
+	// raw, if not nil, is written instead of resp as a bare size-prefixed
+	// frame: a SASL token after a v0 handshake (sasl.go).
+	raw []byte
 }
 
 // newConn prepares nc for serve. base carries the values of Run's context
@@ -89,10 +99,11 @@ func newConn(base context.Context, b *Broker, nc net.Conn) *conn {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	return &conn{
+	c := &conn{
 		b:          b,
 		nc:         nc,
 		host:       "/" + host,
+		principal:  auth.Anonymous,
 		logger:     b.logger.With("remote", nc.RemoteAddr().String()),
 		ctx:        ctx,
 		cancel:     cancel,
@@ -101,6 +112,10 @@ func newConn(base context.Context, b *Broker, nc net.Conn) *conn {
 		queue:      make(chan *inflight, maxInFlight),
 		fetchSlots: make(chan struct{}, maxInFlightFetches),
 	}
+	if b.cfg.authenticationOn() {
+		c.sasl.deadline = time.Now().Add(b.cfg.RequestTimeout)
+	}
+	return c
 }
 
 // serve runs the connection until the client goes away, sends something
@@ -157,11 +172,20 @@ func (c *conn) readLoop() (graceful bool) {
 	for {
 		inFrame = false
 		c.readWithin(c.b.cfg.IdleTimeout)
-		frame, err := readFrame(r, c.b.cfg.MaxRequestBytes, started)
+		minBytes, maxBytes := int32(minRequestHeader), c.b.cfg.MaxRequestBytes
+		if c.sasl.raw {
+			minBytes = 0
+		}
+		if c.b.cfg.authenticationOn() && !c.sasl.authenticated {
+			maxBytes = min(maxBytes, maxUnauthenticatedFrame)
+		}
+		frame, err := readSizedFrame(r, minBytes, maxBytes, started)
 		if err != nil {
 			switch {
 			case c.draining.Load():
 				return true
+			case errors.Is(err, os.ErrDeadlineExceeded) && !c.sasl.deadline.IsZero() && !c.sasl.authenticated && !time.Now().Before(c.sasl.deadline):
+				c.logger.Warn("closing connection: authentication not completed in time", "timeout", c.b.cfg.RequestTimeout, "mechanism", c.sasl.mechanism)
 			case inFrame && errors.Is(err, os.ErrDeadlineExceeded):
 				c.logger.Warn("closing connection: request not received in time", "timeout", c.b.cfg.RequestTimeout, "err", err)
 			case errors.Is(err, os.ErrDeadlineExceeded):
@@ -173,6 +197,19 @@ func (c *conn) readLoop() (graceful bool) {
 				c.logger.Warn("closing connection: bad frame", "err", err)
 			}
 			return false
+		}
+		if c.sasl.raw {
+			in, err := c.rawToken(frame)
+			if err != nil {
+				c.logger.Info("closing connection", "reason", err)
+				return false
+			}
+			select {
+			case c.queue <- in:
+			case <-c.ctx.Done():
+				return false
+			}
+			continue
 		}
 		// A fetch waits for a slot before it is read from the log.
 		fetch := len(frame) >= 2 && int16(binary.BigEndian.Uint16(frame)) == int16(kmsg.Fetch)
@@ -191,7 +228,12 @@ func (c *conn) readLoop() (graceful bool) {
 				<-c.fetchSlots
 			}
 		}
-		if err != nil {
+		var closing *saslCloseError
+		switch {
+		case errors.As(err, &closing):
+			c.logger.Info("closing connection", "reason", closing.reason)
+			return false
+		case err != nil:
 			c.logger.Warn("closing connection: bad request", "err", err)
 			return false
 		}
@@ -203,7 +245,9 @@ func (c *conn) readLoop() (graceful bool) {
 			}
 		}
 		if closeAfter {
-			c.logger.Info("closing connection after a failed acks=0 produce")
+			// After a failed acks=0 produce or a failed authentication:
+			// the answers read so far are still written.
+			c.logger.Info("closing connection after the request's answer", "api", kmsg.NameForKey(int16(binary.BigEndian.Uint16(frame))))
 			return true
 		}
 	}
@@ -217,6 +261,10 @@ func (c *conn) readWithin(d time.Duration) {
 	var t time.Time
 	if d >= 0 {
 		t = time.Now().Add(d)
+	}
+	if dl := c.sasl.deadline; !dl.IsZero() && !c.sasl.authenticated && (t.IsZero() || dl.Before(t)) {
+		// Authentication must be done by its deadline.
+		t = dl
 	}
 	_ = c.nc.SetReadDeadline(t)
 	if c.draining.Load() {
@@ -234,7 +282,10 @@ func (c *conn) handle(frame []byte) (*inflight, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("client %q: %w", hdr.clientID, err)
 	}
-	rc := &request{requestHeader: hdr, kreq: kreq, at: time.Now(), host: c.host, ctx: c.ctx, pollCtx: c.pollCtx}
+	if err := c.admit(hdr.key); err != nil {
+		return nil, false, err
+	}
+	rc := &request{requestHeader: hdr, kreq: kreq, at: time.Now(), host: c.host, principal: c.principal, conn: c, ctx: c.ctx, pollCtx: c.pollCtx}
 	c.b.metrics.request(hdr.key)
 	rep, err := lookupAPI(hdr.key).handle(c.b, rc)
 	if err != nil {
@@ -325,6 +376,16 @@ func (c *conn) writeLoop() {
 					return
 				}
 			}
+		}
+		if in.raw != nil {
+			var size [frameSizeLen]byte
+			binary.BigEndian.PutUint32(size[:], uint32(len(in.raw)))
+			_, _ = w.Write(size[:])
+			if _, err := w.Write(in.raw); err != nil {
+				c.abort()
+				return
+			}
+			continue
 		}
 		if in.resp == nil {
 			continue
