@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"fmt"
 	"strings"
 
@@ -89,6 +90,12 @@ type scramSession struct {
 	known     bool // the user of the client-first message exists
 	over      bool
 	principal string
+
+	// Kept from step 1 for the proof check of step 2.
+	cred        scram.StoredCredentials
+	gs2Header   string // "n,," or "n,a=<authzid>,"
+	firstBare   string // client-first-message-bare
+	serverFirst string
 }
 
 func (s *scramSession) Step(in []byte) ([]byte, bool, error) {
@@ -120,10 +127,14 @@ func (s *scramSession) step1or2(in []byte) ([]byte, bool, error) {
 		if z := s.conv.AuthzID(); z != "" && z != s.conv.Username() {
 			return nil, true, failed("the authorization id differs from the user name")
 		}
+		msg := string(in)
+		i := strings.IndexByte(msg, ',')
+		j := i + 1 + strings.IndexByte(msg[i+1:], ',') // checkClientFirst saw 4 fields
+		s.gs2Header, s.firstBare, s.serverFirst = msg[:j+1], msg[j+1:], out
 		return []byte(out), false, nil
 	case 2:
-		out, err := s.conv.Step(string(in))
-		if err != nil || !s.conv.Valid() || !s.known {
+		out, ok := s.clientFinal(string(in))
+		if !ok || !s.known {
 			return nil, true, failed("")
 		}
 		s.principal = UserPrincipal(s.conv.Username())
@@ -133,6 +144,49 @@ func (s *scramSession) step1or2(in []byte) ([]byte, bool, error) {
 }
 
 func (s *scramSession) Principal() string { return s.principal }
+
+// clientFinal checks the client-final message (RFC 5802 §3: channel
+// binding "c=", nonce "r=", optional extensions, proof "p=" last) and
+// returns the server-final message if the proof holds. As Kafka's
+// ScramSaslServer, it accepts a nonce that ends with the server-first
+// nonce rather than equals it: librdkafka 2.0 repeats its client nonce
+// there, and computes its proof over the message as sent.
+func (s *scramSession) clientFinal(msg string) (string, bool) {
+	withoutProof, proof64, ok := strings.Cut(msg, ",p=")
+	if !ok || strings.Contains(proof64, ",") {
+		return "", false
+	}
+	fields := strings.Split(withoutProof, ",")
+	if len(fields) < 2 || fields[0] != "c="+base64.StdEncoding.EncodeToString([]byte(s.gs2Header)) {
+		return "", false
+	}
+	nonce, ok := strings.CutPrefix(fields[1], "r=")
+	serverNonce := ""
+	for _, f := range strings.Split(s.serverFirst, ",") {
+		if n, ok := strings.CutPrefix(f, "r="); ok {
+			serverNonce = n
+		}
+	}
+	if !ok || serverNonce == "" || !strings.HasSuffix(nonce, serverNonce) {
+		return "", false
+	}
+	h := scramHash(s.mechanism)
+	proof, err := base64.StdEncoding.DecodeString(proof64)
+	if err != nil || len(proof) != h().Size() || len(s.cred.StoredKey) != len(proof) {
+		return "", false
+	}
+	authMessage := s.firstBare + "," + s.serverFirst + "," + withoutProof
+	clientKey := computeHMAC(h, s.cred.StoredKey, authMessage)
+	for i := range clientKey {
+		clientKey[i] ^= proof[i]
+	}
+	d := h()
+	d.Write(clientKey)
+	if subtle.ConstantTimeCompare(d.Sum(nil), s.cred.StoredKey) != 1 {
+		return "", false
+	}
+	return "v=" + base64.StdEncoding.EncodeToString(computeHMAC(h, s.cred.ServerKey, authMessage)), true
+}
 
 // lookup gives the SCRAM server the user's stored credential. For an unknown
 // user (or an unusable credential) it returns a stand-in whose salt is the
@@ -145,11 +199,12 @@ func (s *scramSession) lookup(user string) (scram.StoredCredentials, error) {
 	} else {
 		c = standIn(s.mechanism, user)
 	}
-	return scram.StoredCredentials{
+	s.cred = scram.StoredCredentials{
 		KeyFactors: scram.KeyFactors{Salt: string(c.Salt), Iters: c.Iterations},
 		StoredKey:  c.StoredKey,
 		ServerKey:  c.ServerKey,
-	}, nil
+	}
+	return s.cred, nil
 }
 
 // standInKey keys the stand-in salts; it lives for the process, so an

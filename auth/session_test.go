@@ -2,7 +2,10 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -261,5 +264,69 @@ func TestPrincipalIsEmptyBeforeDone(t *testing.T) {
 	}
 	if p := s.Principal(); p != "" {
 		t.Fatalf("principal %q before the exchange ended", p)
+	}
+}
+
+// TestSCRAMAcceptsANonceThatEndsWithTheServerNonce is librdkafka 2.0's
+// client-final message, which repeats the client nonce before the
+// server-first nonce and signs what it sent; Kafka accepts it, and so do
+// we. A nonce that does not end with the server's is refused.
+func TestSCRAMAcceptsANonceThatEndsWithTheServerNonce(t *testing.T) {
+	users := NewUsers()
+	c, err := NewCredential(ScramSHA256, "pencil", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users.Set("user", c)
+	for _, tc := range []struct {
+		name   string
+		prefix string // before the server nonce in the client-final nonce
+		ok     bool
+	}{
+		{"exact", "", true},
+		{"client nonce repeated", "cnonce-1", true},
+		{"server nonce altered", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sess, err := NewSession(ScramSHA256, users)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, _, err := sess.Step([]byte("n,,n=user,r=cnonce-1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			serverFirst := string(out)
+			var nonce, salt64 string
+			iters := 0
+			for _, f := range strings.Split(serverFirst, ",") {
+				switch {
+				case strings.HasPrefix(f, "r="):
+					nonce = f[2:]
+				case strings.HasPrefix(f, "s="):
+					salt64 = f[2:]
+				case strings.HasPrefix(f, "i="):
+					iters, _ = strconv.Atoi(f[2:])
+				}
+			}
+			if !tc.ok {
+				nonce += "x"
+			}
+			salt, _ := base64.StdEncoding.DecodeString(salt64)
+			salted, err := saltPassword(sha256.New, "pencil", salt, iters)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clientKey := computeHMAC(sha256.New, salted, "Client Key")
+			withoutProof := "c=biws,r=" + tc.prefix + nonce
+			sig := computeHMAC(sha256.New, storedKey(sha256.New, salted), "n=user,r=cnonce-1,"+serverFirst+","+withoutProof)
+			for i := range sig {
+				sig[i] ^= clientKey[i]
+			}
+			_, done, err := sess.Step([]byte(withoutProof + ",p=" + base64.StdEncoding.EncodeToString(sig)))
+			if got := err == nil && done && sess.Principal() == "User:user"; got != tc.ok {
+				t.Fatalf("accepted %v (err %v), want %v", got, err, tc.ok)
+			}
+		})
 	}
 }

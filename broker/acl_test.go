@@ -425,35 +425,39 @@ func TestACLAPIsWithAuthenticationOff(t *testing.T) {
 // added here, with its rule enforced in its handler and listed in the
 // README's table.
 var apiAuthorization = map[kmsg.Key]string{
-	kmsg.Produce:                 "WRITE topic",
-	kmsg.Fetch:                   "READ topic",
-	kmsg.ListOffsets:             "DESCRIBE topic",
-	kmsg.Metadata:                "DESCRIBE topic (filter); CREATE cluster or topic to auto-create",
-	kmsg.OffsetCommit:            "READ group, READ topic",
-	kmsg.OffsetFetch:             "DESCRIBE group, DESCRIBE topic",
-	kmsg.FindCoordinator:         "DESCRIBE group",
-	kmsg.JoinGroup:               "READ group",
-	kmsg.Heartbeat:               "READ group",
-	kmsg.LeaveGroup:              "READ group",
-	kmsg.SyncGroup:               "READ group",
-	kmsg.DescribeGroups:          "DESCRIBE group",
-	kmsg.ListGroups:              "DESCRIBE cluster, else DESCRIBE group (filter)",
-	kmsg.ApiVersions:             "none",
-	kmsg.CreateTopics:            "CREATE cluster or topic",
-	kmsg.DeleteTopics:            "DELETE topic",
-	kmsg.DeleteRecords:           "DELETE topic",
-	kmsg.InitProducerID:          "IDEMPOTENT_WRITE cluster or WRITE on some topic",
-	kmsg.OffsetForLeaderEpoch:    "DESCRIBE topic",
-	kmsg.DescribeACLs:            "DESCRIBE cluster",
-	kmsg.CreateACLs:              "ALTER cluster",
-	kmsg.DeleteACLs:              "ALTER cluster",
-	kmsg.DescribeConfigs:         "DESCRIBE_CONFIGS topic or cluster",
-	kmsg.AlterConfigs:            "ALTER_CONFIGS topic or cluster",
-	kmsg.CreatePartitions:        "ALTER topic",
-	kmsg.DeleteGroups:            "DELETE group",
-	kmsg.IncrementalAlterConfigs: "ALTER_CONFIGS topic or cluster",
-	kmsg.OffsetDelete:            "DELETE group, READ topic",
-	kmsg.DescribeCluster:         "none (authorized operations need DESCRIBE cluster)",
+	kmsg.Produce:                      "WRITE topic",
+	kmsg.Fetch:                        "READ topic",
+	kmsg.ListOffsets:                  "DESCRIBE topic",
+	kmsg.Metadata:                     "DESCRIBE topic (filter); CREATE cluster or topic to auto-create",
+	kmsg.OffsetCommit:                 "READ group, READ topic",
+	kmsg.OffsetFetch:                  "DESCRIBE group, DESCRIBE topic",
+	kmsg.FindCoordinator:              "DESCRIBE group",
+	kmsg.JoinGroup:                    "READ group",
+	kmsg.Heartbeat:                    "READ group",
+	kmsg.LeaveGroup:                   "READ group",
+	kmsg.SyncGroup:                    "READ group",
+	kmsg.DescribeGroups:               "DESCRIBE group",
+	kmsg.ListGroups:                   "DESCRIBE cluster, else DESCRIBE group (filter)",
+	kmsg.ApiVersions:                  "none",
+	kmsg.CreateTopics:                 "CREATE cluster or topic",
+	kmsg.DeleteTopics:                 "DELETE topic",
+	kmsg.DeleteRecords:                "DELETE topic",
+	kmsg.InitProducerID:               "IDEMPOTENT_WRITE cluster or WRITE on some topic",
+	kmsg.OffsetForLeaderEpoch:         "DESCRIBE topic",
+	kmsg.DescribeACLs:                 "DESCRIBE cluster",
+	kmsg.CreateACLs:                   "ALTER cluster",
+	kmsg.DeleteACLs:                   "ALTER cluster",
+	kmsg.DescribeConfigs:              "DESCRIBE_CONFIGS topic or cluster",
+	kmsg.AlterConfigs:                 "ALTER_CONFIGS topic or cluster",
+	kmsg.CreatePartitions:             "ALTER topic",
+	kmsg.DeleteGroups:                 "DELETE group",
+	kmsg.IncrementalAlterConfigs:      "ALTER_CONFIGS topic or cluster",
+	kmsg.OffsetDelete:                 "DELETE group, READ topic",
+	kmsg.DescribeCluster:              "none (authorized operations need DESCRIBE cluster)",
+	kmsg.SASLHandshake:                "none",
+	kmsg.SASLAuthenticate:             "none",
+	kmsg.DescribeUserSCRAMCredentials: "DESCRIBE cluster",
+	kmsg.AlterUserSCRAMCredentials:    "ALTER cluster",
 }
 
 // TestEveryAPIIsAuthorized walks the API table: every API has a rule above,
@@ -587,12 +591,20 @@ func TestEveryAPIIsAuthorized(t *testing.T) {
 			r.Topics = append(r.Topics, rt)
 			return r
 		}(),
+		kmsg.DescribeUserSCRAMCredentials: kmsg.NewPtrDescribeUserSCRAMCredentialsRequest(),
+		kmsg.AlterUserSCRAMCredentials: func() kmsg.Request {
+			r := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+			r.Upsertions = []kmsg.AlterUserSCRAMCredentialsRequestUpsertion{{
+				Name: "mallory", Mechanism: 1, Iterations: 4096, Salt: []byte("salt"), SaltedPassword: make([]byte, 32),
+			}}
+			return r
+		}(),
 	}
 	authCodes := []int16{kerr.TopicAuthorizationFailed.Code, kerr.GroupAuthorizationFailed.Code, kerr.ClusterAuthorizationFailed.Code}
 	for _, a := range apis {
 		k := kmsg.Key(a.key)
 		switch k {
-		case kmsg.ApiVersions, kmsg.DescribeCluster:
+		case kmsg.ApiVersions, kmsg.DescribeCluster, kmsg.SASLHandshake, kmsg.SASLAuthenticate:
 			continue
 		case kmsg.Metadata:
 			resp := rc.roundTrip(kmsg.NewPtrMetadataRequest()).(*kmsg.MetadataResponse)

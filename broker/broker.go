@@ -73,6 +73,11 @@ type Broker struct {
 	// request before its handler.
 	onRequest func(rc *request)
 
+	// users are the SCRAM credentials clients authenticate against
+	// (users_store.go); usersMu serializes their changes and persistence.
+	users   *auth.Users
+	usersMu sync.Mutex
+
 	metrics *metrics
 	started time.Time // when Open began; cost request counts start here
 
@@ -191,6 +196,9 @@ func Open(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	if err := b.openACLs(ctx); err != nil {
 		return nil, fmt.Errorf("open broker: %w", err)
 	}
+	if b.users, err = b.loadUsers(ctx); err != nil {
+		return nil, fmt.Errorf("open broker: %w", err)
+	}
 	if err := b.openGroups(ctx); err != nil {
 		return nil, fmt.Errorf("open broker: groups: %w", err)
 	}
@@ -290,6 +298,14 @@ func (cfg *Config) setDefaults() error {
 		return fmt.Errorf("broker config: max request bytes %d is too small", cfg.MaxRequestBytes)
 	case cfg.GroupMinSessionTimeout > cfg.GroupMaxSessionTimeout:
 		return fmt.Errorf("broker config: group session timeouts: minimum %v above maximum %v", cfg.GroupMinSessionTimeout, cfg.GroupMaxSessionTimeout)
+	}
+	for _, m := range cfg.SASLMechanisms {
+		if !auth.SupportedMechanism(m) {
+			return fmt.Errorf("broker config: SASL mechanism %q: want %s, %s or %s", m, auth.ScramSHA256, auth.ScramSHA512, auth.Plain)
+		}
+	}
+	if cfg.ReauthMax < 0 {
+		return fmt.Errorf("broker config: negative ReauthMax %v", cfg.ReauthMax)
 	}
 	if cfg.ReadOnly {
 		if cfg.Bucket == "" {

@@ -50,6 +50,23 @@ type Config struct {
 	// default DefaultRequestTimeout.
 	RequestTimeout time.Duration
 
+	// SASLMechanisms turns authentication on: the SASL mechanisms clients
+	// may use (auth.ScramSHA256, auth.ScramSHA512, auth.Plain). Empty means
+	// off: every client is auth.Anonymous and everything is allowed. When
+	// on, the default listener (or each listener whose protocol is
+	// SASL_PLAINTEXT or SASL_SSL) requires a connection to authenticate
+	// before any request other than ApiVersions and SaslHandshake, and
+	// ACLs are enforced: what no ACL allows is denied.
+	SASLMechanisms []string
+	// SuperUsers are the principals ("User:admin", or a bare name "admin")
+	// allowed everything when authentication is on.
+	SuperUsers []string
+	// ReauthMax is Kafka's connections.max.reauth.ms: an authenticated
+	// session lasts at most this long, after which the client must
+	// re-authenticate (KIP-368) or the connection closes at its next
+	// request. Zero: sessions never expire.
+	ReauthMax time.Duration
+
 	// Bucket is the URL of the remote tier (see objectstore/bucketurl), e.g.
 	// "file:///var/lib/strata/bucket" or "s3://bucket/prefix?region=…".
 	// Empty turns tiering off: every partition lives only in the local log.
@@ -102,15 +119,6 @@ type Config struct {
 	// timeouts members may ask for; zero means Kafka's defaults, 6s and 30m.
 	GroupMinSessionTimeout time.Duration
 	GroupMaxSessionTimeout time.Duration
-
-	// SASLMechanisms are the SASL mechanisms clients may authenticate
-	// with (SCRAM-SHA-256, SCRAM-SHA-512, PLAIN); empty turns SASL off.
-	// With authentication on, ACLs are enforced: what no ACL allows is
-	// denied.
-	SASLMechanisms []string
-	// SuperUsers may do everything whatever the ACLs say: principals
-	// ("User:admin") or bare user names ("admin").
-	SuperUsers []string
 
 	// principalOf, when set (by tests only), gives each request the
 	// principal it returns for the request's client id, in place of the

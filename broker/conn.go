@@ -60,10 +60,12 @@ type conn struct {
 	host     string    // the client's IP, as group members report it
 	logger   *slog.Logger
 	// principal is who the client is: "User:" and the subject of a
-	// verified TLS client certificate, else auth.Anonymous. Set before the
-	// first request is read; SASL authentication, run by the reader
-	// goroutine, overwrites it. Every request carries a copy.
+	// verified TLS client certificate, else auth.Anonymous; on a SASL
+	// listener the user it authenticated as. Set before the first request
+	// is read, then only by the reader goroutine (SASL handlers run there),
+	// as is sasl. Every request carries a copy.
 	principal string
+	sasl      saslState
 
 	// The connection's contexts live as long as it does (like net/http's
 	// per-connection context): ctx ends when the connection is torn down.
@@ -87,6 +89,9 @@ type inflight struct {
 	done  chan struct{} // closed when resp is final; nil if it was at once
 	resp  kmsg.Response // nil: nothing to write (acks=0 produce)
 	fetch bool          // holds one of the connection's fetchSlots
+	// raw, if not nil, is written instead of resp as a bare size-prefixed
+	// frame: a SASL token after a v0 handshake (sasl.go).
+	raw []byte
 }
 
 // newConn prepares nc for serve. base carries the values of Run's context
@@ -107,7 +112,7 @@ func newConn(base context.Context, b *Broker, l *listener, nc net.Conn) *conn {
 	if l.Protocol.TLS() {
 		nc = tls.Server(nc, l.TLS)
 	}
-	return &conn{
+	c := &conn{
 		b:          b,
 		listener:   l,
 		nc:         nc,
@@ -121,6 +126,10 @@ func newConn(base context.Context, b *Broker, l *listener, nc net.Conn) *conn {
 		queue:      make(chan *inflight, maxInFlight),
 		fetchSlots: make(chan struct{}, maxInFlightFetches),
 	}
+	if c.saslOn() {
+		c.sasl.deadline = time.Now().Add(b.cfg.RequestTimeout)
+	}
+	return c
 }
 
 // serve runs the connection until the client goes away, sends something
@@ -191,11 +200,20 @@ func (c *conn) readLoop() (graceful bool) {
 	for {
 		inFrame = false
 		c.readWithin(c.b.cfg.IdleTimeout)
-		frame, err := readFrame(r, c.b.cfg.MaxRequestBytes, started)
+		minBytes, maxBytes := int32(minRequestHeader), c.b.cfg.MaxRequestBytes
+		if c.sasl.raw {
+			minBytes = 0
+		}
+		if c.saslOn() && !c.sasl.authenticated {
+			maxBytes = min(maxBytes, maxUnauthenticatedFrame)
+		}
+		frame, err := readSizedFrame(r, minBytes, maxBytes, started)
 		if err != nil {
 			switch {
 			case c.draining.Load():
 				return true
+			case errors.Is(err, os.ErrDeadlineExceeded) && !c.sasl.deadline.IsZero() && !c.sasl.authenticated && !time.Now().Before(c.sasl.deadline):
+				c.logger.Warn("closing connection: authentication not completed in time", "timeout", c.b.cfg.RequestTimeout, "mechanism", c.sasl.mechanism)
 			case inFrame && errors.Is(err, os.ErrDeadlineExceeded):
 				c.logger.Warn("closing connection: request not received in time", "timeout", c.b.cfg.RequestTimeout, "err", err)
 			case errors.Is(err, os.ErrDeadlineExceeded):
@@ -207,6 +225,19 @@ func (c *conn) readLoop() (graceful bool) {
 				c.logger.Warn("closing connection: bad frame", "err", err)
 			}
 			return false
+		}
+		if c.sasl.raw {
+			in, err := c.rawToken(frame)
+			if err != nil {
+				c.logger.Info("closing connection", "reason", err)
+				return false
+			}
+			select {
+			case c.queue <- in:
+			case <-c.ctx.Done():
+				return false
+			}
+			continue
 		}
 		// A fetch waits for a slot before it is read from the log.
 		fetch := len(frame) >= 2 && int16(binary.BigEndian.Uint16(frame)) == int16(kmsg.Fetch)
@@ -225,7 +256,12 @@ func (c *conn) readLoop() (graceful bool) {
 				<-c.fetchSlots
 			}
 		}
-		if err != nil {
+		var closing *saslCloseError
+		switch {
+		case errors.As(err, &closing):
+			c.logger.Info("closing connection", "reason", closing.reason)
+			return false
+		case err != nil:
 			c.logger.Warn("closing connection: bad request", "err", err)
 			return false
 		}
@@ -237,7 +273,9 @@ func (c *conn) readLoop() (graceful bool) {
 			}
 		}
 		if closeAfter {
-			c.logger.Info("closing connection after a failed acks=0 produce")
+			// After a failed acks=0 produce or a failed authentication:
+			// the answers read so far are still written.
+			c.logger.Info("closing connection after the request's answer", "api", kmsg.NameForKey(int16(binary.BigEndian.Uint16(frame))))
 			return true
 		}
 	}
@@ -251,6 +289,10 @@ func (c *conn) readWithin(d time.Duration) {
 	var t time.Time
 	if d >= 0 {
 		t = time.Now().Add(d)
+	}
+	if dl := c.sasl.deadline; !dl.IsZero() && !c.sasl.authenticated && (t.IsZero() || dl.Before(t)) {
+		// Authentication must be done by its deadline.
+		t = dl
 	}
 	_ = c.nc.SetReadDeadline(t)
 	if c.draining.Load() {
@@ -268,7 +310,10 @@ func (c *conn) handle(frame []byte) (*inflight, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("client %q: %w", hdr.clientID, err)
 	}
-	rc := &request{requestHeader: hdr, kreq: kreq, at: time.Now(), host: c.host, listener: c.listener, principal: c.principal, ctx: c.ctx, pollCtx: c.pollCtx}
+	if err := c.admit(hdr.key); err != nil {
+		return nil, false, err
+	}
+	rc := &request{requestHeader: hdr, kreq: kreq, at: time.Now(), host: c.host, listener: c.listener, principal: c.principal, conn: c, ctx: c.ctx, pollCtx: c.pollCtx}
 	if c.b.cfg.principalOf != nil {
 		rc.principal = c.b.cfg.principalOf(hdr.clientID)
 	}
@@ -365,6 +410,16 @@ func (c *conn) writeLoop() {
 					return
 				}
 			}
+		}
+		if in.raw != nil {
+			var size [frameSizeLen]byte
+			binary.BigEndian.PutUint32(size[:], uint32(len(in.raw)))
+			_, _ = w.Write(size[:])
+			if _, err := w.Write(in.raw); err != nil {
+				c.abort()
+				return
+			}
+			continue
 		}
 		if in.resp == nil {
 			continue

@@ -39,6 +39,21 @@
 // verified client certificate, else User:ANONYMOUS; each request carries
 // it (request.principal) for SASL to overwrite and ACLs to check.
 //
+// # Authentication
+//
+// With Config.SASLMechanisms set, a connection must authenticate with SASL
+// (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; package auth runs the exchanges)
+// before any request but ApiVersions and SaslHandshake; sasl.go describes
+// the states, the raw-token flow after a v0 handshake and
+// re-authentication (KIP-368). The reader goroutine runs the SASL handlers
+// synchronously, so a connection's principal (auth.Anonymous until it
+// authenticates) is settled before its next frame is read and is copied
+// into every request. Users' salted SCRAM credentials live in
+// DataDir/security/users.json and in the bucket as security/users.json
+// (users_store.go), changed by AlterUserScramCredentials or, with the
+// broker stopped, by EditUsers (`strata users`). No password, token or key
+// is logged or put in an error message.
+//
 // # Topic metadata
 //
 // Topics (name, ID, partition count, explicitly set configs), the cluster
@@ -126,6 +141,8 @@
 // bucket writes; nothing else is taken under it (the ACLs' own lock is
 // auth's, inside its calls).
 //
+// Broker.usersMu serializes user changes and their persistence (the local
+// file, then the bucket); nothing else is taken while holding it.
 // Broker.connMu (the connection set) and Broker.stateMu (Run/Close state)
 // are leaves: nothing else is taken while holding them. So are the group
 // coordinator's locks, which are taken apart from the above: a group's

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 )
 
@@ -32,7 +33,13 @@ func (cfg *Config) validateListeners() error {
 		if cfg.Listen == "" {
 			cfg.Listen = DefaultListen
 		}
-		cfg.Listeners = []Listener{{Name: DefaultListenerName, Addr: cfg.Listen, Advertised: cfg.AdvertisedAddr, Protocol: ProtocolPlaintext}}
+		l := Listener{Name: DefaultListenerName, Addr: cfg.Listen, Advertised: cfg.AdvertisedAddr, Protocol: ProtocolPlaintext}
+		if len(cfg.SASLMechanisms) > 0 {
+			// --sasl-mechanisms turns authentication on for the default
+			// listener.
+			l.Name, l.Protocol = string(ProtocolSASLPlaintext), ProtocolSASLPlaintext
+		}
+		cfg.Listeners = []Listener{l}
 		return nil
 	}
 	if cfg.Listen != "" || cfg.AdvertisedAddr != "" {
@@ -59,12 +66,15 @@ func (cfg *Config) validateListeners() error {
 		switch {
 		case !l.Protocol.Valid():
 			return fmt.Errorf("broker config: listener %s: unknown security protocol %q, want PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", l.Name, l.Protocol)
-		case l.Protocol.SASL():
-			return fmt.Errorf("broker config: listener %s uses %s, but SASL listeners need SASL mechanisms (--sasl-mechanisms), which this broker does not support yet", l.Name, l.Protocol)
+		case l.Protocol.SASL() && len(cfg.SASLMechanisms) == 0:
+			return fmt.Errorf("broker config: listener %s uses %s, but no SASL mechanism is enabled (--sasl-mechanisms)", l.Name, l.Protocol)
 		case l.Protocol.TLS() && (l.TLS == nil || len(l.TLS.Certificates) == 0 && l.TLS.GetCertificate == nil && l.TLS.GetConfigForClient == nil):
 			return fmt.Errorf("broker config: listener %s uses %s and needs a TLS configuration with a certificate", l.Name, l.Protocol)
 		}
 		ls[i] = l
+	}
+	if len(cfg.SASLMechanisms) > 0 && !slices.ContainsFunc(ls, func(l Listener) bool { return l.Protocol.SASL() }) {
+		return errors.New("broker config: SASL mechanisms are enabled (--sasl-mechanisms) but no listener uses SASL_PLAINTEXT or SASL_SSL")
 	}
 	cfg.Listeners = ls
 	return nil

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/auth"
 	"github.com/strata-io/strata/internal/testcert"
 	"github.com/strata-io/strata/locallog"
 )
@@ -264,7 +265,12 @@ func TestValidateListeners(t *testing.T) {
 		{name: "no protocol", cfg: Config{Listeners: []Listener{{Name: "INTERNAL", Addr: ":1"}}}, wantErr: "INTERNAL has no security protocol"},
 		{name: "unknown protocol", cfg: Config{Listeners: []Listener{{Name: "A", Addr: ":1", Protocol: "TLS"}}}, wantErr: `unknown security protocol "TLS"`},
 		{name: "ssl without certificate", cfg: Config{Listeners: []Listener{{Name: "SSL", Addr: ":1", TLS: &tls.Config{}}}}, wantErr: "needs a TLS configuration"},
-		{name: "sasl", cfg: Config{Listeners: []Listener{{Name: "SASL_SSL", Addr: ":1", TLS: tlsCfg}}}, wantErr: "SASL listeners need SASL mechanisms"},
+		{name: "sasl without mechanisms", cfg: Config{Listeners: []Listener{{Name: "SASL_SSL", Addr: ":1", TLS: tlsCfg}}}, wantErr: "no SASL mechanism is enabled"},
+		{name: "sasl", cfg: Config{SASLMechanisms: []string{"PLAIN"}, Listeners: []Listener{{Name: "SASL_SSL", Addr: ":1", TLS: tlsCfg}, {Name: "PLAINTEXT", Addr: ":2"}}},
+			want: []Listener{{Name: "SASL_SSL", Addr: ":1", Protocol: ProtocolSASLSSL, TLS: tlsCfg}, {Name: "PLAINTEXT", Addr: ":2", Protocol: ProtocolPlaintext}}},
+		{name: "mechanisms without a sasl listener", cfg: Config{SASLMechanisms: []string{"PLAIN"}, Listeners: []Listener{{Name: "PLAINTEXT", Addr: ":2"}}}, wantErr: "no listener uses SASL"},
+		{name: "mechanisms make the default listener sasl", cfg: Config{SASLMechanisms: []string{"PLAIN"}},
+			want: []Listener{{Name: "SASL_PLAINTEXT", Addr: DefaultListen, Protocol: ProtocolSASLPlaintext}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -280,9 +286,42 @@ func TestValidateListeners(t *testing.T) {
 		})
 	}
 
-	// Open refuses a SASL listener before touching the data directory.
+	// Open refuses a SASL listener without mechanisms before touching the
+	// data directory.
 	_, err := Open(context.Background(), Config{DataDir: t.TempDir(), Listeners: []Listener{{Name: "SASL_PLAINTEXT", Addr: "127.0.0.1:0"}}})
 	if err == nil || !strings.Contains(err.Error(), "SASL") {
 		t.Errorf("Open with a SASL listener: %v, want an error about SASL", err)
 	}
+}
+
+// TestRequiredClientCertificatesAuthorizeByTheirSubject runs an SSL listener
+// that requires client certificates: authentication is then on, and ACLs
+// name the certificate's subject as the principal.
+func TestRequiredClientCertificatesAuthorizeByTheirSubject(t *testing.T) {
+	certs := testcert.New(t, "carol")
+	cfg := Config{
+		DataDir:          t.TempDir(),
+		AutoCreateTopics: true,
+		Fsync:            locallog.FsyncPolicy{Mode: locallog.FsyncAlways},
+		Logger:           testLogger(t),
+		RequestTimeout:   testTimeout,
+		Listeners: []Listener{
+			{Name: "SSL", Addr: "localhost:0", Protocol: ProtocolSSL, TLS: certs.ServerConfig(tls.RequireAndVerifyClientCert)},
+		},
+	}
+	b, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	tb := serveBroker(t, b, cfg)
+	const carol = "User:CN=carol,OU=strata-test"
+	ctx := testContext(t)
+	cl := tb.client(kgo.SeedBrokers(tb.Addr()), kgo.DialTLSConfig(certs.ClientConfigWithCert()),
+		kgo.DefaultProduceTopic("carol-topic"), kgo.AllowAutoTopicCreation(), kgo.RecordDeliveryTimeout(5*time.Second))
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err == nil {
+		t.Fatal("a client certificate without ACLs produced")
+	}
+	b.acls.Add(auth.Binding{ResourceType: auth.ResourceTopic, ResourceName: "carol-", PatternType: auth.PatternPrefixed,
+		Principal: carol, Host: auth.WildcardHost, Operation: auth.OpAll, Permission: auth.PermissionAllow})
+	produceConsume(t, tb.client(kgo.SeedBrokers(tb.Addr()), kgo.DialTLSConfig(certs.ClientConfigWithCert())), "carol-topic", 5)
 }

@@ -21,7 +21,7 @@ import (
 
 // Prometheus metrics, all named strata_*, one family prefix per activity so
 // a dashboard finds them: strata_requests_* and strata_request_* (every
-// Kafka API), strata_produce_*, strata_fetch_*, strata_partition_*,
+// Kafka API), strata_sasl_*, strata_produce_*, strata_fetch_*, strata_partition_*,
 // strata_upload_*, strata_cache_*, strata_objectstore_* and strata_cost_*.
 // Counters on the request path are updated as requests go; everything the
 // broker already tracks (partition offsets, upload state, the cache's and
@@ -36,6 +36,8 @@ type metrics struct {
 
 	produceBytes, produceRecords, fetchBytes prometheus.Counter
 	fetchErrors                              *prometheus.CounterVec // by cause
+
+	saslAuths *prometheus.CounterVec // by mechanism and outcome
 
 	objRequests *prometheus.CounterVec   // by op and outcome
 	objLatency  *prometheus.HistogramVec // by op
@@ -74,6 +76,9 @@ func newMetrics(b *Broker) *metrics {
 	m.fetchErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "strata_fetch_errors_total", Help: "Fetch partitions answered with an error, by Kafka error.",
 	}, []string{"cause"})
+	m.saslAuths = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "strata_sasl_authentications_total", Help: "SASL authentications and re-authentications, by mechanism and outcome (success, failure).",
+	}, []string{"mechanism", "outcome"})
 	m.objRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "strata_objectstore_requests_total", Help: "Object-store calls (each retry counts), by operation and outcome.",
 	}, []string{"op", "outcome"})
@@ -81,7 +86,7 @@ func newMetrics(b *Broker) *metrics {
 		Name: "strata_objectstore_request_duration_seconds", Help: "Object-store call latency, by operation.",
 		Buckets: latencyBuckets,
 	}, []string{"op"})
-	m.reg.MustRegister(requests, latency, m.produceBytes, m.produceRecords, m.fetchBytes, m.fetchErrors,
+	m.reg.MustRegister(requests, latency, m.produceBytes, m.produceRecords, m.fetchBytes, m.fetchErrors, m.saslAuths,
 		m.objRequests, m.objLatency, brokerCollector{b},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -99,6 +104,15 @@ func (m *metrics) answered(key int16, since time.Time) {
 	if o := m.latency[key]; o != nil {
 		o.Observe(time.Since(since).Seconds())
 	}
+}
+
+// saslAuthentication counts one finished SASL exchange.
+func (m *metrics) saslAuthentication(mechanism string, ok bool) {
+	outcome := "failure"
+	if ok {
+		outcome = "success"
+	}
+	m.saslAuths.WithLabelValues(mechanism, outcome).Inc()
 }
 
 // fetchFailed counts a fetch partition answered with err.

@@ -53,6 +53,12 @@ const frameChunk = 1 << 20
 // first byte means the peer closed the connection between requests.
 // started, if not nil, is called once the length has been read.
 func readFrame(r io.Reader, maxBytes int32, started func()) ([]byte, error) {
+	return readSizedFrame(r, minRequestHeader, maxBytes, started)
+}
+
+// readSizedFrame is readFrame for frames of minBytes to maxBytes: a raw
+// SASL token (sasl.go) has no request header and may be empty.
+func readSizedFrame(r io.Reader, minBytes, maxBytes int32, started func()) ([]byte, error) {
 	var size [frameSizeLen]byte
 	if _, err := io.ReadFull(r, size[:]); err != nil {
 		return nil, err
@@ -64,7 +70,7 @@ func readFrame(r io.Reader, maxBytes int32, started func()) ([]byte, error) {
 	switch {
 	case n < 0 || n > maxBytes:
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", errFrameTooLarge, uint32(n), maxBytes)
-	case n < minRequestHeader:
+	case n < minBytes:
 		return nil, fmt.Errorf("%w: %d bytes", errFrameTooSmall, n)
 	}
 	frame := make([]byte, 0, min(int(n), frameChunk))
@@ -188,6 +194,9 @@ type request struct {
 	// principal is who the client is, as ACLs name it: "User:alice", or
 	// auth.Anonymous for a client that did not authenticate.
 	principal string
+	// conn is the connection the request came on; only the SASL handlers,
+	// which change its authentication, use it.
+	conn *conn
 
 	// ctx ends when the connection is torn down; waits for durability use
 	// it. pollCtx also ends when the broker starts shutting down, so that

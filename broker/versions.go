@@ -34,6 +34,7 @@ type api struct {
 //	 14  SyncGroup                 0-5
 //	 15  DescribeGroups            0-5
 //	 16  ListGroups                0-5      state filter v4+, type filter v5+
+//	 17  SaslHandshake             0-1      v0: raw SASL tokens follow; ILLEGAL_SASL_STATE with SASL off
 //	 18  ApiVersions               0-5      unknown versions answered in v0 with UNSUPPORTED_VERSION (KIP-511)
 //	 19  CreateTopics              2-7      validate_only; replication factor -1 or 1
 //	 20  DeleteTopics              1-6      by name, or by topic ID on v6+
@@ -45,10 +46,13 @@ type api struct {
 //	 31  DeleteAcls                0-3      ALTER on the cluster; answers the ACLs each filter removed
 //	 32  DescribeConfigs           1-4      topic configs; broker resource: a short read-only list
 //	 33  AlterConfigs              0-2      topic configs
+//	 36  SaslAuthenticate          0-2      PLAIN, SCRAM-SHA-256/512; session lifetime v1+ (KIP-368)
 //	 37  CreatePartitions          0-3
 //	 42  DeleteGroups              0-2      empty groups only
 //	 44  IncrementalAlterConfigs   0-1      topic configs
 //	 47  OffsetDelete              0        not for topics the group subscribes to
+//	 50  DescribeUserScramCredentials 0     super-users when authentication is on
+//	 51  AlterUserScramCredentials 0        salted credentials only; saved locally and to the bucket
 //	 60  DescribeCluster           0-2
 //
 // The table is filled in init because ApiVersions, one of its handlers,
@@ -70,6 +74,7 @@ func init() {
 		{int16(kmsg.SyncGroup), 0, 5, (*Broker).handleSyncGroup},
 		{int16(kmsg.DescribeGroups), 0, 5, (*Broker).handleDescribeGroups},
 		{int16(kmsg.ListGroups), 0, 5, (*Broker).handleListGroups},
+		{int16(kmsg.SASLHandshake), 0, 1, (*Broker).handleSaslHandshake},
 		{int16(kmsg.ApiVersions), 0, 5, (*Broker).handleApiVersions},
 		{int16(kmsg.CreateTopics), 2, 7, (*Broker).handleCreateTopics},
 		{int16(kmsg.DeleteTopics), 1, 6, (*Broker).handleDeleteTopics},
@@ -83,8 +88,11 @@ func init() {
 		{int16(kmsg.DeleteACLs), 0, 3, (*Broker).handleDeleteAcls},
 		{int16(kmsg.DescribeConfigs), 1, 4, (*Broker).handleDescribeConfigs},
 		{int16(kmsg.AlterConfigs), 0, 2, (*Broker).handleAlterConfigs},
+		{int16(kmsg.SASLAuthenticate), 0, 2, (*Broker).handleSaslAuthenticate},
 		{int16(kmsg.CreatePartitions), 0, 3, (*Broker).handleCreatePartitions},
 		{int16(kmsg.IncrementalAlterConfigs), 0, 1, (*Broker).handleIncrementalAlterConfigs},
+		{int16(kmsg.DescribeUserSCRAMCredentials), 0, 0, (*Broker).handleDescribeUserScramCredentials},
+		{int16(kmsg.AlterUserSCRAMCredentials), 0, 0, (*Broker).handleAlterUserScramCredentials},
 		{int16(kmsg.DescribeCluster), 0, 2, (*Broker).handleDescribeCluster},
 	}
 	apiByKey = indexAPIs(apis)

@@ -439,6 +439,48 @@ func testEveryAdvertisedVersion(t *testing.T, secure bool) {
 				return nil
 			}
 		},
+		// SASL is off on this broker: the handshake and authenticate answer
+		// as on a Kafka PLAINTEXT listener (sasl_test.go runs them on).
+		kmsg.SASLHandshake: func(v int16) (kmsg.Request, check) {
+			req := kmsg.NewPtrSASLHandshakeRequest()
+			req.Mechanism = "PLAIN"
+			return req, func(r kmsg.Response) error {
+				if c := r.(*kmsg.SASLHandshakeResponse).ErrorCode; c != kerr.IllegalSaslState.Code {
+					return fmt.Errorf("error %d", c)
+				}
+				return nil
+			}
+		},
+		kmsg.SASLAuthenticate: func(v int16) (kmsg.Request, check) {
+			req := kmsg.NewPtrSASLAuthenticateRequest()
+			req.SASLAuthBytes = []byte("\x00u\x00p")
+			return req, func(r kmsg.Response) error {
+				if c := r.(*kmsg.SASLAuthenticateResponse).ErrorCode; c != kerr.IllegalSaslState.Code {
+					return fmt.Errorf("error %d", c)
+				}
+				return nil
+			}
+		},
+		kmsg.DescribeUserSCRAMCredentials: func(v int16) (kmsg.Request, check) {
+			return kmsg.NewPtrDescribeUserSCRAMCredentialsRequest(), func(r kmsg.Response) error {
+				if resp := r.(*kmsg.DescribeUserSCRAMCredentialsResponse); resp.ErrorCode != 0 || len(resp.Results) != 0 {
+					return fmt.Errorf("%+v", resp)
+				}
+				return nil
+			}
+		},
+		kmsg.AlterUserSCRAMCredentials: func(v int16) (kmsg.Request, check) {
+			req := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+			req.Upsertions = []kmsg.AlterUserSCRAMCredentialsRequestUpsertion{{
+				Name: "sweep", Mechanism: 1, Iterations: 4096, Salt: []byte("salt"), SaltedPassword: make([]byte, 32),
+			}}
+			return req, func(r kmsg.Response) error {
+				if rs := r.(*kmsg.AlterUserSCRAMCredentialsResponse).Results; len(rs) != 1 || rs[0].ErrorCode != 0 {
+					return fmt.Errorf("%+v", rs)
+				}
+				return nil
+			}
+		},
 		kmsg.DescribeCluster: func(v int16) (kmsg.Request, check) {
 			return kmsg.NewPtrDescribeClusterRequest(), func(r kmsg.Response) error {
 				resp := r.(*kmsg.DescribeClusterResponse)

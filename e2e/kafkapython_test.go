@@ -21,6 +21,9 @@ import (
 //	consume BOOTSTRAP TOPIC PARTITIONS N: reads every partition from the
 //	    earliest offset without a group and prints N records.
 //
+// An optional last argument is a JSON object of more client settings
+// (security_protocol, sasl_mechanism, …) for the producer or consumer.
+//
 // api_version is left to kafka-python's auto-detection, which probes
 // ApiVersions and then uses Produce v7, Fetch v4, ListOffsets v1.
 const kafkaPythonScript = `
@@ -29,11 +32,12 @@ import kafka
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 mode, bootstrap, topic = sys.argv[1], sys.argv[2], sys.argv[3]
+extra = json.loads(sys.argv[6]) if len(sys.argv) > 6 else {}
 if mode == 'produce':
     n, codec = int(sys.argv[4]), sys.argv[5]
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks='all', retries=0,
                              compression_type=None if codec == 'none' else codec,
-                             linger_ms=5)
+                             linger_ms=5, **extra)
     futures = []
     for i in range(n):
         key = ('py-key-%d' % i).encode()
@@ -49,7 +53,7 @@ elif mode == 'consume':
     partitions, n = int(sys.argv[4]), int(sys.argv[5])
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                              enable_auto_commit=False, auto_offset_reset='earliest',
-                             consumer_timeout_ms=20000)
+                             consumer_timeout_ms=20000, **extra)
     consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
     seen = 0
     for msg in consumer:

@@ -18,6 +18,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/strata-io/strata/auth"
 	"github.com/strata-io/strata/broker"
 	"github.com/strata-io/strata/locallog"
 	"github.com/strata-io/strata/objectstore/bucketurl"
@@ -256,6 +257,54 @@ var serveOptionTable = []option{
 		},
 	},
 	{
+		name: "sasl-mechanisms", def: "",
+		usage: "turn authentication on: a comma-separated `list` of SASL mechanisms clients may use (SCRAM-SHA-256, SCRAM-SHA-512, PLAIN); empty: off, every client may do everything",
+		apply: func(o *serveOptions, v string) error {
+			ms, err := commaList(v)
+			if err != nil {
+				return err
+			}
+			for _, m := range ms {
+				if !auth.SupportedMechanism(m) {
+					return fmt.Errorf("unsupported SASL mechanism %q: want %s, %s or %s", m, auth.ScramSHA256, auth.ScramSHA512, auth.Plain)
+				}
+			}
+			o.Broker.SASLMechanisms = ms
+			return nil
+		},
+	},
+	{
+		name: "super-users", def: "",
+		usage: "comma-separated `list` of users (admin) or principals (User:admin) allowed everything when authentication is on",
+		apply: func(o *serveOptions, v string) error {
+			us, err := commaList(v)
+			if err != nil {
+				return err
+			}
+			o.Broker.SuperUsers = us
+			return nil
+		},
+	},
+	{
+		name: "connections-max-reauth", def: "0",
+		usage: "an authenticated session lasts at most this `duration`, then the client must re-authenticate (KIP-368) or be disconnected; 0: sessions never expire (Kafka's connections.max.reauth.ms)",
+		apply: func(o *serveOptions, v string) error {
+			if strings.TrimSpace(v) == "0" {
+				o.Broker.ReauthMax = 0
+				return nil
+			}
+			d, err := parseMillisOrDuration(v)
+			if err != nil {
+				return err
+			}
+			if d < time.Second {
+				return fmt.Errorf("connections-max-reauth %v is too short: the minimum is 1s, or 0 for never", d)
+			}
+			o.Broker.ReauthMax = d
+			return nil
+		},
+	},
+	{
 		name: "sweep-interval", def: "10m",
 		usage: "how often orphan objects are swept from the bucket: a `duration` such as 10m, at least 1s",
 		apply: func(o *serveOptions, v string) error {
@@ -442,6 +491,26 @@ const (
 	minMaxRequestBytes   = 1 << 10
 	minLocalBudgetBytes  = 1 << 20
 )
+
+// commaList splits a comma-separated list, trimming spaces; "" is an empty
+// list. It refuses empty and repeated items.
+func commaList(v string) ([]string, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		switch {
+		case item == "":
+			return nil, fmt.Errorf("empty item in list %q", v)
+		case slices.Contains(out, item):
+			return nil, fmt.Errorf("%q is listed twice", item)
+		}
+		out = append(out, item)
+	}
+	return out, nil
+}
 
 // envName returns the environment variable of the setting name:
 // "data-dir" → "STRATA_DATA_DIR".

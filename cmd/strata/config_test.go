@@ -198,6 +198,20 @@ func TestLoadServeOptionsValues(t *testing.T) {
 			func(o serveOptions) bool { return o.Broker.LocalBudgetBytes == 2<<30 }},
 		{"local budget unlimited env", nil, map[string]string{"STRATA_LOCAL_BUDGET_BYTES": "-1"},
 			func(o serveOptions) bool { return o.Broker.LocalBudgetBytes == -1 }},
+		{"sasl flags", []string{"--sasl-mechanisms", "SCRAM-SHA-256, PLAIN", "--super-users", "admin,User:ops", "--connections-max-reauth", "15m"}, nil,
+			func(o serveOptions) bool {
+				return strings.Join(o.Broker.SASLMechanisms, ",") == "SCRAM-SHA-256,PLAIN" &&
+					strings.Join(o.Broker.SuperUsers, ",") == "admin,User:ops" && o.Broker.ReauthMax == 15*time.Minute
+			}},
+		{"sasl env", nil, map[string]string{"STRATA_SASL_MECHANISMS": "SCRAM-SHA-512", "STRATA_SUPER_USERS": "root", "STRATA_CONNECTIONS_MAX_REAUTH": "60000"},
+			func(o serveOptions) bool {
+				return strings.Join(o.Broker.SASLMechanisms, ",") == "SCRAM-SHA-512" &&
+					strings.Join(o.Broker.SuperUsers, ",") == "root" && o.Broker.ReauthMax == time.Minute
+			}},
+		{"sasl off by default", nil, nil,
+			func(o serveOptions) bool {
+				return o.Broker.SASLMechanisms == nil && o.Broker.SuperUsers == nil && o.Broker.ReauthMax == 0
+			}},
 		{"sweep settings", []string{"--sweep-interval", "30s", "--orphan-age", "2h"}, map[string]string{"STRATA_ORPHAN_AGE": "3h"},
 			func(o serveOptions) bool {
 				return o.Broker.SweepInterval == 30*time.Second && o.Broker.OrphanAge == 2*time.Hour
@@ -253,6 +267,12 @@ func TestLoadServeOptionsErrors(t *testing.T) {
 		{name: "empty data dir", args: []string{"--data-dir="}, wantErr: []string{"data-dir", "must not be empty"}},
 		{name: "bad log format", args: []string{"--log-format", "xml"}, wantErr: []string{`invalid log format "xml"`}},
 		{name: "bad log level", args: []string{"--log-level", "loud"}, wantErr: []string{`invalid log level "loud"`}},
+		{name: "unknown SASL mechanism", args: []string{"--sasl-mechanisms", "SCRAM-SHA-256,GSSAPI"}, wantErr: []string{"sasl-mechanisms", `unsupported SASL mechanism "GSSAPI"`}},
+		{name: "mechanism case", env: map[string]string{"STRATA_SASL_MECHANISMS": "plain"}, wantErr: []string{"env STRATA_SASL_MECHANISMS", `"plain"`}},
+		{name: "empty mechanism", args: []string{"--sasl-mechanisms", "PLAIN,,SCRAM-SHA-256"}, wantErr: []string{"empty item"}},
+		{name: "repeated super-user", args: []string{"--super-users", "a,a"}, wantErr: []string{"super-users", `"a" is listed twice`}},
+		{name: "reauth too short", args: []string{"--connections-max-reauth", "10ms"}, wantErr: []string{"connections-max-reauth", "minimum is 1s"}},
+		{name: "sasl in file", file: "sasl-mechanisms: SCRAM-SHA-256,NOPE\n", wantErr: []string{"sasl-mechanisms (from c.yaml line 1)", `"NOPE"`}},
 		{name: "unknown config key", file: "listen: a:1\nlisten-addr: b:2\n",
 			wantErr: []string{"config c.yaml", "line 2", `unknown key "listen-addr"`, "known keys: listen,"}},
 		{name: "config key in snake case", file: "data_dir: /x\n", wantErr: []string{`unknown key "data_dir"`}},
@@ -319,6 +339,9 @@ cost-get-per-1000: 0.00043
 cost-storage-gb-month: 0.0125
 connections-max-idle: 0
 request-timeout: 5s
+sasl-mechanisms: SCRAM-SHA-512,PLAIN
+super-users: admin
+connections-max-reauth: 1h
 sweep-interval: 5m
 bucket-timeout: 45s
 orphan-age: 2h
@@ -353,6 +376,9 @@ log-level: warn
 		Prices:            broker.Prices{PutPer1000: 0.0054, GetPer1000: 0.00043, StorageGBMonth: 0.0125},
 		IdleTimeout:       -1,
 		RequestTimeout:    5 * time.Second,
+		SASLMechanisms:    []string{"SCRAM-SHA-512", "PLAIN"},
+		SuperUsers:        []string{"admin"},
+		ReauthMax:         time.Hour,
 		SweepInterval:     5 * time.Minute,
 		OrphanAge:         2 * time.Hour,
 		BucketTimeout:     45 * time.Second,

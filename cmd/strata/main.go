@@ -47,6 +47,7 @@ Commands:
   bucket    verify every partition in a bucket (strata bucket verify -h)
   export    write a topic's history in a bucket to Parquet or Arrow files (strata export -h)
   replay    produce a topic's history in a bucket into a Kafka cluster (strata replay -h)
+  users     add, delete or list SASL/SCRAM users while the broker is stopped (strata users -h)
   version   print the version
   help      print this text
 `
@@ -68,6 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runExportCommand(ctx, rest, stdout, stderr)
 	case "replay":
 		return runReplayCommand(ctx, rest, stdout, stderr)
+	case "users":
+		return runUsersCommand(ctx, rest, os.Stdin, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "strata %s (%s %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return exitOK
@@ -117,7 +120,8 @@ func runServeCommand(ctx context.Context, args []string, stdout, stderr io.Write
 		"data_dir", o.Broker.DataDir, "http_listen", o.HTTPListen,
 		"fsync", o.Broker.Fsync.String(), "auto_create_topics", o.Broker.AutoCreateTopics,
 		"default_partitions", o.Broker.DefaultPartitions, "segment_bytes", o.Broker.SegmentBytes,
-		"segment_ms", o.Broker.SegmentMs, "max_request_bytes", o.Broker.MaxRequestBytes)
+		"segment_ms", o.Broker.SegmentMs, "max_request_bytes", o.Broker.MaxRequestBytes,
+		"sasl_mechanisms", o.Broker.SASLMechanisms, "super_users", o.Broker.SuperUsers)
 	if err := serve(ctx, o, log, nil); err != nil {
 		log.Error("strata stopped with an error", "err", err)
 		return exitError
