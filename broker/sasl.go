@@ -13,7 +13,8 @@ import (
 	"github.com/strata-io/strata/auth"
 )
 
-// SASL authentication (Config.SASLMechanisms), as Kafka's
+// SASL authentication, on listeners whose protocol is SASL_PLAINTEXT or
+// SASL_SSL (Config.SASLMechanisms lists the mechanisms), as Kafka's
 // SaslServerAuthenticator does it:
 //
 //   - A new connection is unauthenticated: it may send ApiVersions and
