@@ -163,7 +163,8 @@ func Open(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	if b.tiers, err = openTiers(ctx, &b.cfg, b.metrics.observeBucket); err != nil {
 		return nil, fmt.Errorf("open broker: %w", err)
 	}
-	logCfg := locallog.Config{Fsync: cfg.Fsync, Logger: b.logger, OpenFile: cfg.openFile, RetentionInterval: cfg.RetentionCheckInterval}
+	logCfg := locallog.Config{Fsync: cfg.Fsync, Logger: b.logger, OpenFile: cfg.openFile, RetentionInterval: cfg.RetentionCheckInterval,
+		OnWALSync: func(d time.Duration) { b.metrics.walSync.Observe(d.Seconds()) }}
 	if b.tiers != nil {
 		logCfg.OnSeal = b.onSeal
 	}

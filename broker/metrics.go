@@ -21,7 +21,7 @@ import (
 
 // Prometheus metrics, all named strata_*, one family prefix per activity so
 // a dashboard finds them: strata_requests_* and strata_request_* (every
-// Kafka API), strata_sasl_*, strata_produce_*, strata_fetch_*, strata_partition_*,
+// Kafka API), strata_sasl_*, strata_wal_*, strata_produce_*, strata_fetch_*, strata_partition_*,
 // strata_upload_*, strata_cache_*, strata_objectstore_* and strata_cost_*.
 // Counters on the request path are updated as requests go; everything the
 // broker already tracks (partition offsets, upload state, the cache's and
@@ -38,6 +38,7 @@ type metrics struct {
 	fetchErrors                              *prometheus.CounterVec // by cause
 
 	saslAuths *prometheus.CounterVec // by mechanism and outcome
+	walSync   prometheus.Histogram
 
 	objRequests *prometheus.CounterVec   // by op and outcome
 	objLatency  *prometheus.HistogramVec // by op
@@ -79,6 +80,10 @@ func newMetrics(b *Broker) *metrics {
 	m.saslAuths = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "strata_sasl_authentications_total", Help: "SASL authentications and re-authentications, by mechanism and outcome (success, failure).",
 	}, []string{"mechanism", "outcome"})
+	m.walSync = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "strata_wal_fsync_seconds", Help: "Time of each fdatasync of the write-ahead log (--fsync always), which acks=all produce requests wait for.",
+		Buckets: latencyBuckets,
+	})
 	m.objRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "strata_objectstore_requests_total", Help: "Object-store calls (each retry counts), by operation and outcome.",
 	}, []string{"op", "outcome"})
@@ -86,7 +91,7 @@ func newMetrics(b *Broker) *metrics {
 		Name: "strata_objectstore_request_duration_seconds", Help: "Object-store call latency, by operation.",
 		Buckets: latencyBuckets,
 	}, []string{"op"})
-	m.reg.MustRegister(requests, latency, m.produceBytes, m.produceRecords, m.fetchBytes, m.fetchErrors, m.saslAuths,
+	m.reg.MustRegister(requests, latency, m.produceBytes, m.produceRecords, m.fetchBytes, m.fetchErrors, m.saslAuths, m.walSync,
 		m.objRequests, m.objLatency, brokerCollector{b},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -92,6 +92,7 @@ func TestMetricsAndCost(t *testing.T) {
 	}{
 		{"strata_produce_records_total", nil, func(v float64) bool { return v == n }, "n"},
 		{"strata_produce_bytes_total", nil, func(v float64) bool { return v > n*10 }, "> 10 bytes a record"},
+		{"strata_wal_fsync_seconds", nil, func(v float64) bool { return v >= 1 }, ">= 1 observation"},
 		{"strata_requests_total", map[string]string{"api": "Produce"}, func(v float64) bool { return v >= 1 }, ">= 1"},
 		{"strata_request_duration_seconds", map[string]string{"api": "Fetch"}, func(v float64) bool { return v >= 2 }, ">= 2 observations"},
 		{"strata_fetch_bytes_total", nil, func(v float64) bool { return v > n*10 }, "> 10 bytes a record"},

@@ -40,6 +40,7 @@ var metrics = map[string]metric{
 	"strata_request_duration_seconds":              {labels: []string{"api"}, histogram: true},
 	"strata_produce_bytes_total":                   {},
 	"strata_produce_records_total":                 {},
+	"strata_wal_fsync_seconds":                     {histogram: true},
 	"strata_fetch_bytes_total":                     {},
 	"strata_fetch_errors_total":                    {labels: []string{"cause"}},
 	"strata_partition_log_start_offset":            {labels: []string{"topic", "partition"}},

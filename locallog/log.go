@@ -30,6 +30,10 @@ type Config struct {
 	// segments is sealed (so the uploader can pick it up). It runs with the
 	// partition locked and must not block or call back into the partition.
 	OnSeal func(name string)
+	// OnWALSync, if set, is told how long each fdatasync of the
+	// write-ahead log took (FsyncAlways): the wait every acks=all produce
+	// shares. It runs on the syncing goroutine and must not block.
+	OnWALSync func(time.Duration)
 }
 
 // Log is the set of local partitions under one directory.
@@ -99,6 +103,7 @@ func Open(dir string, cfg Config) (*Log, error) {
 				delete(recs, name)
 			}
 		}
+		w.onSync = cfg.OnWALSync
 		l.wal, l.replay = w, recs
 	}
 	return l, nil

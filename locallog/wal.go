@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/strata-io/strata/batch"
 	"github.com/strata-io/strata/internal/failpoint"
@@ -83,6 +84,7 @@ type wal struct {
 	open OpenFileFunc
 	// maxFileBytes is walMaxFileBytes; tests make it small.
 	maxFileBytes int64
+	onSync       func(time.Duration) // Config.OnWALSync
 
 	syncMu sync.Mutex // serializes fsyncs; taken before mu
 
@@ -378,8 +380,12 @@ func (w *wal) syncTo(target int64) (int64, error) {
 	// An append may rotate f away meanwhile: rotation fsyncs f before it
 	// closes it, which covers target, so an error from a rotated file
 	// (already closed) loses nothing and is ignored below.
+	start := time.Now()
 	err := datasync(f)
 	if err == nil {
+		if w.onSync != nil {
+			w.onSync(time.Since(start))
+		}
 		failpoint.Hit("wal-synced")
 	}
 	w.mu.Lock()
