@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -748,5 +749,34 @@ func TestAcksAllManyPartitionsWithFlusher(t *testing.T) {
 		if o := p.Offsets(); o.HighWatermark != 400 {
 			t.Fatalf("%+v", o)
 		}
+	}
+}
+
+// TestReadAllocatesTheAnswerOnce reads an answer that the first window
+// holds: the window is the answer, not copied into a second buffer.
+func TestReadAllocatesTheAnswerOnce(t *testing.T) {
+	l := testLog(t, t.TempDir(), FsyncNever, nil)
+	defer l.Close()
+	p := openPart(t, l, "t-0", PartitionConfig{SegmentBytes: 1 << 30, RetentionMs: -1, RetentionBytes: -1})
+	for i := range 400 {
+		mustAppend(t, p, makeBatch(-1, -1, -1, 3, 0, fmt.Sprintf("%0200d", i)))
+	}
+	const maxBytes = 64 << 10
+	first, err := p.Read(0, maxBytes)
+	if err != nil || len(first.Data) < maxBytes/2 {
+		t.Fatalf("read: %d bytes, %v", len(first.Data), err)
+	}
+	const reads = 50
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range reads {
+		if _, err := p.Read(0, maxBytes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	// The window is the answer plus the read-ahead: less than twice it.
+	if per := (after.TotalAlloc - before.TotalAlloc) / reads; per >= 2*uint64(len(first.Data)) {
+		t.Errorf("a read of a %d-byte answer allocated %d bytes", len(first.Data), per)
 	}
 }

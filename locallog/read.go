@@ -91,10 +91,13 @@ func (s *segment) readFrom(offset, from, limit, maxBytes int64) ([]byte, error) 
 			pos += i
 			continue
 		}
-		// The window may already hold everything the answer needs.
+		// The window may already hold everything the answer needs: it
+		// is the answer, without a copy (the window is only ever a
+		// little larger than the answer: the bytes before the batch
+		// from the sparse index's entry, and readAhead).
 		want := s.answerLen(w[start-pos:], first, limit-start, maxBytes)
 		if start+want <= pos+n {
-			return append([]byte(nil), w[start-pos:start-pos+want]...), nil
+			return w[start-pos : start-pos+want : start-pos+want], nil
 		}
 	}
 	if start < 0 {
