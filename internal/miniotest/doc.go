@@ -14,4 +14,7 @@
 // that need MinIO, loudly, without trying to install it; otherwise the test
 // fails. STRATA_MINIO_BIN names a minio binary to use instead of the
 // installed one.
+//
+// StartTLS runs the server with HTTPS only, under a certificate of
+// internal/testcert; EndpointURL and HTTPClient reach it with the test CA.
 package miniotest

@@ -24,6 +24,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/strata-io/strata/internal/testcert"
 )
 
 // Module and Version pin the MinIO server the tests run.
@@ -47,19 +49,22 @@ type Server struct {
 	AccessKey, SecretKey string
 	// Bucket is a bucket created at start.
 	Bucket string
-	// Dir holds the server's data and its log (minio.log).
+	// Dir holds the server's data, its certs directory and its log
+	// (minio.log).
 	Dir string
 	// StartupTime is how long the server took to be live with its bucket
 	// (not counting an install).
 	StartupTime time.Duration
 
-	client *minio.Client
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when the process has exited
-	log    *lockedBuffer
-	stop   sync.Once
-	seq    atomic.Int64
-	newCmd func() (*exec.Cmd, *os.File, error) // the server's command and its open log file
+	certs      *testcert.Certs // nil: the server speaks plain HTTP
+	httpClient *http.Client    // trusts certs' CA, if any
+	client     *minio.Client
+	cmd        *exec.Cmd
+	exited     chan struct{} // closed when the process has exited
+	log        *lockedBuffer
+	stop       sync.Once
+	seq        atomic.Int64
+	newCmd     func() (*exec.Cmd, *os.File, error) // the server's command and its open log file
 }
 
 // Start starts a server for tb, with its data in a temporary directory, and
@@ -67,10 +72,24 @@ type Server struct {
 // skips it under the package's skip policy.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
+	return start(tb, nil)
+}
+
+// StartTLS is Start for a server that serves HTTPS, and only HTTPS, with
+// certs' server certificate (valid for localhost, 127.0.0.1 and ::1). The
+// server itself trusts certs' CA; clients must be given it (EndpointURL,
+// HTTPClient).
+func StartTLS(tb testing.TB, certs *testcert.Certs) *Server {
+	tb.Helper()
+	return start(tb, certs)
+}
+
+func start(tb testing.TB, certs *testcert.Certs) *Server {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(tb.Context(), 25*time.Minute)
 	defer cancel()
 	begin := time.Now()
-	s, err := Launch(ctx, tb.TempDir())
+	s, err := launchWith(ctx, tb.TempDir(), certs)
 	if errors.Is(err, ErrSkip) {
 		tb.Skipf("SKIPPING a test that needs MinIO: %v", err)
 	}
@@ -78,7 +97,7 @@ func Start(tb testing.TB) *Server {
 		tb.Fatalf("miniotest: %v", err)
 	}
 	tb.Logf("miniotest: minio at %s, live in %v (%v with the binary lookup or install)",
-		s.Endpoint, s.StartupTime.Round(time.Millisecond), time.Since(begin).Round(time.Millisecond))
+		s.EndpointURL(), s.StartupTime.Round(time.Millisecond), time.Since(begin).Round(time.Millisecond))
 	tb.Cleanup(func() {
 		if err := s.Stop(); err != nil {
 			tb.Errorf("miniotest: %v", err)
@@ -91,6 +110,11 @@ func Start(tb testing.TB) *Server {
 // callers without a testing.TB such as TestMain; the caller calls Stop. It
 // returns ErrSkip under the skip policy.
 func Launch(ctx context.Context, dir string) (*Server, error) {
+	return launchWith(ctx, dir, nil)
+}
+
+// launchWith is Launch, serving HTTPS with certs unless certs is nil.
+func launchWith(ctx context.Context, dir string, certs *testcert.Certs) (*Server, error) {
 	if skipRequested() {
 		return nil, ErrSkip
 	}
@@ -102,7 +126,7 @@ func Launch(ctx context.Context, dir string) (*Server, error) {
 	// A free port found by listening can be taken by another process before
 	// MinIO binds it; try again with new ports.
 	for range 3 {
-		s, err := launch(ctx, bin, dir)
+		s, err := launch(ctx, bin, dir, certs)
 		if err == nil {
 			return s, nil
 		}
@@ -136,7 +160,7 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func launch(ctx context.Context, bin, dir string) (_ *Server, err error) {
+func launch(ctx context.Context, bin, dir string, certs *testcert.Certs) (_ *Server, err error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -150,14 +174,38 @@ func launch(ctx context.Context, bin, dir string) (_ *Server, err error) {
 		return nil, err
 	}
 	s := &Server{
-		Endpoint:  fmt.Sprintf("127.0.0.1:%d", port),
-		AccessKey: "strata" + randomHex(4),
-		SecretKey: randomHex(16),
-		Bucket:    "strata-test",
-		Dir:       dataDir,
-		exited:    make(chan struct{}),
-		log:       &lockedBuffer{},
+		Endpoint:   fmt.Sprintf("127.0.0.1:%d", port),
+		AccessKey:  "strata" + randomHex(4),
+		SecretKey:  randomHex(16),
+		Bucket:     "strata-test",
+		Dir:        dataDir,
+		certs:      certs,
+		httpClient: &http.Client{},
+		exited:     make(chan struct{}),
+		log:        &lockedBuffer{},
 	}
+	// The server always gets a certs directory of its own, so that one in
+	// the user's ~/.minio/certs never turns a plain server into a TLS one.
+	certsDir := filepath.Join(dataDir, "certs")
+	if err := os.MkdirAll(filepath.Join(certsDir, "CAs"), 0o700); err != nil {
+		return nil, err
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	if certs != nil {
+		// MinIO serves HTTPS when its certs directory holds public.crt and
+		// private.key; it trusts the CAs in certs/CAs for its own calls.
+		for src, dst := range map[string]string{
+			certs.ServerCertFile: "public.crt",
+			certs.ServerKeyFile:  "private.key",
+			certs.CAFile:         filepath.Join("CAs", "ca.crt"),
+		} {
+			if err := copyFile(src, filepath.Join(certsDir, dst)); err != nil {
+				return nil, err
+			}
+		}
+		transport.TLSClientConfig = certs.ClientConfig()
+	}
+	s.httpClient.Transport = transport
 	s.newCmd = func() (*exec.Cmd, *os.File, error) {
 		logFile, err := os.OpenFile(filepath.Join(dataDir, "minio.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
@@ -166,6 +214,7 @@ func launch(ctx context.Context, bin, dir string) (_ *Server, err error) {
 		cmd := exec.Command(bin, "server", filepath.Join(dataDir, "data"),
 			"--address", s.Endpoint,
 			"--console-address", fmt.Sprintf("127.0.0.1:%d", consolePort),
+			"--certs-dir", certsDir,
 			"--quiet")
 		cmd.Env = append(os.Environ(),
 			"MINIO_ROOT_USER="+s.AccessKey,
@@ -192,8 +241,10 @@ func launch(ctx context.Context, bin, dir string) (_ *Server, err error) {
 		return nil, err
 	}
 	s.client, err = minio.New(s.Endpoint, &minio.Options{
-		Creds:  credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
-		Region: Region,
+		Creds:     credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
+		Region:    Region,
+		Secure:    certs != nil,
+		Transport: transport,
 	})
 	if err != nil {
 		return nil, err
@@ -210,12 +261,12 @@ func launch(ctx context.Context, bin, dir string) (_ *Server, err error) {
 func (s *Server) waitLive(ctx context.Context, within time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
-	live := "http://" + s.Endpoint + "/minio/health/live"
+	live := s.EndpointURL() + "/minio/health/live"
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, live, nil)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := s.httpClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -265,6 +316,22 @@ func (s *Server) NewBucket(tb testing.TB) string {
 	return name
 }
 
+// TLS reports whether the server serves HTTPS (StartTLS).
+func (s *Server) TLS() bool { return s.certs != nil }
+
+// EndpointURL returns the server's base URL: https://127.0.0.1:port for a
+// server started with StartTLS, else http://127.0.0.1:port.
+func (s *Server) EndpointURL() string {
+	if s.TLS() {
+		return "https://" + s.Endpoint
+	}
+	return "http://" + s.Endpoint
+}
+
+// HTTPClient returns a client for the server's own endpoints (health,
+// admin) that trusts the CA of a TLS server, and only it.
+func (s *Server) HTTPClient() *http.Client { return s.httpClient }
+
 // URL returns the bucket URL of s's Bucket for kind "s3" or "minio", as
 // bucketurl.Open parses it. Credentials are not in it: see Env.
 func (s *Server) URL(kind string) string {
@@ -272,7 +339,9 @@ func (s *Server) URL(kind string) string {
 }
 
 // BucketURL returns the URL of kind "s3" or "minio" for bucket and a key
-// prefix ("" for none).
+// prefix ("" for none). For a TLS server the s3 URL has an https://
+// endpoint and the minio URL relies on secure's default (true); the URL's
+// user must trust the CA (SSL_CERT_FILE, for instance).
 func (s *Server) BucketURL(kind, bucket, prefix string) string {
 	path := bucket
 	if prefix != "" {
@@ -280,9 +349,12 @@ func (s *Server) BucketURL(kind, bucket, prefix string) string {
 	}
 	switch kind {
 	case "s3":
-		q := url.Values{"endpoint": {"http://" + s.Endpoint}, "region": {Region}, "path-style": {"true"}}
+		q := url.Values{"endpoint": {s.EndpointURL()}, "region": {Region}, "path-style": {"true"}}
 		return "s3://" + path + "?" + q.Encode()
 	case "minio":
+		if s.TLS() {
+			return "minio://" + s.Endpoint + "/" + path
+		}
 		return "minio://" + s.Endpoint + "/" + path + "?secure=false"
 	}
 	panic(fmt.Sprintf("miniotest: unknown URL kind %q (want s3 or minio)", kind))
@@ -398,6 +470,14 @@ func goCommand() string {
 		return p
 	}
 	return "go"
+}
+
+func copyFile(src, dst string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, 0o600)
 }
 
 func fileExists(p string) bool {

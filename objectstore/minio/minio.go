@@ -19,6 +19,7 @@ import (
 
 	"github.com/strata-io/strata/objectstore"
 	"github.com/strata-io/strata/objectstore/internal/respbody"
+	"github.com/strata-io/strata/objectstore/internal/tlserr"
 )
 
 // Config says which bucket to use and how to reach it.
@@ -117,6 +118,11 @@ func mapErr(ctx context.Context, op objectstore.Op, key string, err error) error
 	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
 		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return objectstore.Unavailable(fmt.Errorf("%s %q: %w", op, key, err))
+	}
+	if tlserr.Is(err) {
+		// A certificate that does not verify, or a server that does not
+		// speak TLS, is configuration: retrying cannot help.
+		return fmt.Errorf("%s %q: %w", op, key, err)
 	}
 	if transportErr(err) {
 		return objectstore.Unavailable(fmt.Errorf("%s %q: %w", op, key, err))

@@ -14,7 +14,9 @@
 // find its own object and report a lost race. Wrap the Bucket in
 // objectstore.WithRetry, which retries what this package marks
 // objectstore.ErrUnavailable (throttling, 5xx, timeouts, broken connections)
-// and resolves such ambiguous conditional writes.
+// and resolves such ambiguous conditional writes. A server certificate that
+// does not verify, or an https:// endpoint that does not speak TLS, is a
+// configuration error and not marked.
 //
 // Error mapping: NoSuchKey and 404 are objectstore.ErrNotExist (NoSuchBucket
 // is a configuration error of its own); 412 PreconditionFailed and 409

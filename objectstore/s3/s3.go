@@ -20,6 +20,7 @@ import (
 
 	"github.com/strata-io/strata/objectstore"
 	"github.com/strata-io/strata/objectstore/internal/respbody"
+	"github.com/strata-io/strata/objectstore/internal/tlserr"
 )
 
 // contentLength is the announced length of a response, or -1.
@@ -136,6 +137,11 @@ func mapErr(ctx context.Context, op objectstore.Op, key string, err error) error
 		case http.StatusTooManyRequests:
 			return objectstore.Unavailable(fmt.Errorf("%s %q: %w", op, key, err))
 		}
+	}
+	if tlserr.Is(err) {
+		// A certificate that does not verify, or a server that does not
+		// speak TLS, is configuration: retrying cannot help.
+		return fmt.Errorf("%s %q: %w", op, key, err)
 	}
 	if retryables.IsErrorRetryable(err) == aws.TrueTernary {
 		return objectstore.Unavailable(fmt.Errorf("%s %q: %w", op, key, err))
