@@ -251,13 +251,13 @@ func (l *latencies) add(d time.Duration) {
 }
 
 // pct returns the p-th percentile in milliseconds.
-func (l *latencies) pct(p int) float64 {
+func (l *latencies) pct(p float64) float64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.d) == 0 {
 		return 0
 	}
 	slices.Sort(l.d)
-	i := min(len(l.d)-1, len(l.d)*p/100)
+	i := min(len(l.d)-1, int(float64(len(l.d))*p/100))
 	return float64(l.d[i]) / float64(time.Millisecond)
 }

@@ -3,11 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,10 +21,7 @@ const rssPartitions = 1000
 // record, read from /proc. The broker runs as a child process so that the
 // benchmark's own client does not count.
 func BenchmarkRSS1000Partitions(b *testing.B) {
-	bin := filepath.Join(b.TempDir(), "strata")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/strata-io/strata/cmd/strata").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := goBuild(b, b.TempDir(), "strata", "./cmd/strata")
 	for range b.N {
 		runRSS(b, bin)
 	}
@@ -37,29 +30,7 @@ func BenchmarkRSS1000Partitions(b *testing.B) {
 func runRSS(b *testing.B, bin string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	kafka, httpAddr := freeAddr(b), freeAddr(b)
-	cmd := exec.CommandContext(ctx, bin, "serve", "--listen", kafka, "--http-listen", httpAddr, "--data-dir", b.TempDir(), "--log-level", "warn")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-	}()
-	for {
-		resp, err := http.Get("http://" + httpAddr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if ctx.Err() != nil {
-			b.Fatal("broker not ready")
-		}
-		time.Sleep(20 * time.Millisecond) // polling the child's readiness, bounded by ctx
-	}
+	kafka, _, cmd := startStrataChild(b, bin)
 	idle := rss(b, cmd.Process.Pid)
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka), kgo.DefaultProduceTopic("wide"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
@@ -81,16 +52,6 @@ func runRSS(b *testing.B, bin string) {
 	b.ReportMetric(float64(idle)/(1<<20), "rss_idle_MiB")
 	b.ReportMetric(float64(wide)/(1<<20), "rss_1000p_MiB")
 	b.ReportMetric(float64(wide-idle)/rssPartitions/(1<<10), "KiB/partition")
-}
-
-// freeAddr returns a loopback address with a port free a moment ago.
-func freeAddr(b *testing.B) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // rss returns the resident set size of process pid.
