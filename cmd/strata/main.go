@@ -115,13 +115,21 @@ func runServeCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 
 	log := newLogger(stderr, o)
-	log.Info("starting strata", "version", buildVersion(), "config", o.ConfigFile,
-		"listen", o.Broker.Listen, "advertised_addr", o.Broker.AdvertisedAddr,
+	listen := []any{"listen", o.Broker.Listen, "advertised_addr", o.Broker.AdvertisedAddr}
+	if len(o.Broker.Listeners) > 0 {
+		// The broker logs each listener's bound and advertised address.
+		names := make([]string, 0, len(o.Broker.Listeners))
+		for _, l := range o.Broker.Listeners {
+			names = append(names, l.Name)
+		}
+		listen = []any{"listeners", names}
+	}
+	log.Info("starting strata", append(append([]any{"version", buildVersion(), "config", o.ConfigFile}, listen...),
 		"data_dir", o.Broker.DataDir, "http_listen", o.HTTPListen,
 		"fsync", o.Broker.Fsync.String(), "auto_create_topics", o.Broker.AutoCreateTopics,
 		"default_partitions", o.Broker.DefaultPartitions, "segment_bytes", o.Broker.SegmentBytes,
 		"segment_ms", o.Broker.SegmentMs, "max_request_bytes", o.Broker.MaxRequestBytes,
-		"sasl_mechanisms", o.Broker.SASLMechanisms, "super_users", o.Broker.SuperUsers)
+		"sasl_mechanisms", o.Broker.SASLMechanisms, "super_users", o.Broker.SuperUsers)...)
 	if err := serve(ctx, o, log, nil); err != nil {
 		log.Error("strata stopped with an error", "err", err)
 		return exitError
