@@ -63,12 +63,12 @@ type saslCloseError struct{ reason string }
 
 func (e *saslCloseError) Error() string { return e.reason }
 
-// admit decides, before a request of API key is handled, whether the
-// connection may send it; an error closes the connection.
 // saslOn reports whether the connection's listener authenticates clients
 // with SASL (SASL_PLAINTEXT, SASL_SSL).
 func (c *conn) saslOn() bool { return c.listener.Protocol.SASL() }
 
+// admit decides, before a request of API key is handled, whether the
+// connection may send it; an error closes the connection.
 func (c *conn) admit(key int16) error {
 	if !c.saslOn() {
 		return nil
