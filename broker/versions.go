@@ -51,7 +51,7 @@ type api struct {
 //	 42  DeleteGroups              0-2      empty groups only
 //	 44  IncrementalAlterConfigs   0-1      topic configs
 //	 47  OffsetDelete              0        not for topics the group subscribes to
-//	 50  DescribeUserScramCredentials 0     super-users when authentication is on
+//	 50  DescribeUserScramCredentials 0     DESCRIBE on the cluster when authentication is on
 //	 51  AlterUserScramCredentials 0        salted credentials only; saved locally and to the bucket
 //	 60  DescribeCluster           0-2
 //
