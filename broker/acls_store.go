@@ -5,9 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 
 	"github.com/strata-io/strata/auth"
 	"github.com/strata-io/strata/objectstore"
@@ -25,9 +22,8 @@ import (
 // local one the bucket does not hold is pushed to it. A read-only broker
 // reads only the bucket's, at Open and at every poll, and never writes.
 const (
-	securityDir = "security"
-	aclsFile    = "acls.json"
-	aclsKey     = securityDir + "/" + aclsFile
+	aclsFile = "acls.json"
+	aclsKey  = securityDir + "/" + aclsFile
 )
 
 // openACLs loads the ACLs for Open and, with authentication on, makes the
@@ -37,62 +33,23 @@ func (b *Broker) openACLs(ctx context.Context) error {
 	if b.cfg.authenticationOn() {
 		b.authz = auth.NewAuthorizer(b.acls, b.cfg.SuperUsers)
 	}
-	if b.cfg.ReadOnly {
-		body, err := b.getBucketACLs(ctx)
-		if err != nil || body == nil {
+	var bucket objectstore.Bucket
+	if b.tiers != nil {
+		bucket = b.tiers.bucket
+	}
+	return b.withBucketRetry(ctx, "sync ACLs with the bucket", func(ctx context.Context) error {
+		if !b.cfg.ReadOnly {
+			return syncSecurityDoc(ctx, b.cfg.DataDir, bucket, aclsFile, b.acls.UnmarshalJSON)
+		}
+		doc, err := readBucketSecurityDoc(ctx, bucket, aclsFile)
+		if err != nil || doc == nil {
 			return err
 		}
-		return b.acls.UnmarshalJSON(body)
-	}
-	local, err := os.ReadFile(filepath.Join(b.cfg.DataDir, securityDir, aclsFile))
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		local = nil
-	case err != nil:
-		return fmt.Errorf("read ACLs: %w", err)
-	default:
-		if err := b.acls.UnmarshalJSON(local); err != nil {
-			return fmt.Errorf("%s: %w", filepath.Join(securityDir, aclsFile), err)
+		if err := b.acls.UnmarshalJSON(doc); err != nil {
+			return &permanentError{fmt.Errorf("bucket %s: %w", aclsKey, err)}
 		}
-	}
-	if b.tiers == nil {
 		return nil
-	}
-	remote, err := b.getBucketACLs(ctx)
-	if err != nil {
-		return err
-	}
-	switch {
-	case local == nil && remote != nil:
-		if err := b.acls.UnmarshalJSON(remote); err != nil {
-			return fmt.Errorf("bucket %s: %w", aclsKey, err)
-		}
-		if err := writeSecurityFile(b.cfg.DataDir, aclsFile, remote); err != nil {
-			return fmt.Errorf("restore ACLs from the bucket: %w", err)
-		}
-		b.logger.Info("ACLs restored from the bucket", "acls", b.acls.Len())
-	case local != nil && !bytes.Equal(local, remote):
-		return b.withBucketRetry(ctx, "write ACLs to the bucket", func(ctx context.Context) error {
-			_, err := b.tiers.bucket.Put(ctx, aclsKey, local)
-			return err
-		})
-	}
-	return nil
-}
-
-// getBucketACLs returns the bucket's ACL document, or nil if there is
-// none. Bucket errors are retried until ctx ends.
-func (b *Broker) getBucketACLs(ctx context.Context) ([]byte, error) {
-	var body []byte
-	err := b.withBucketRetry(ctx, "read ACLs from the bucket", func(ctx context.Context) error {
-		var err error
-		body, _, err = b.tiers.bucket.Get(ctx, aclsKey)
-		if errors.Is(err, objectstore.ErrNotExist) {
-			body, err = nil, nil
-		}
-		return err
 	})
-	return body, err
 }
 
 // followACLs reloads a read-only broker's ACLs from the bucket; for
@@ -145,14 +102,4 @@ func (b *Broker) changeACLs(change func(next *auth.ACLs)) error {
 		}
 	}
 	return b.acls.UnmarshalJSON(doc)
-}
-
-// writeSecurityFile atomically replaces name in the data directory's
-// security directory, creating the directory if needed.
-func writeSecurityFile(dataDir, name string, data []byte) error {
-	dir := filepath.Join(dataDir, securityDir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	return writeFileAtomic(dir, name, data)
 }

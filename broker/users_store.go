@@ -1,13 +1,10 @@
 package broker
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/strata-io/strata/auth"
 	"github.com/strata-io/strata/objectstore"
@@ -39,89 +36,40 @@ func (b *Broker) loadUsers(ctx context.Context) (*auth.Users, error) {
 	if b.tiers != nil {
 		bucket = b.tiers.bucket
 	}
-	if b.cfg.ReadOnly {
-		var u *auth.Users
-		err := b.withBucketRetry(ctx, "read users from the bucket", func(ctx context.Context) error {
-			var err error
-			u, _, err = readBucketUsers(ctx, bucket)
-			return err
-		})
-		return u, err
-	}
 	var u *auth.Users
-	err := b.withBucketRetry(ctx, "sync users with the bucket", func(ctx context.Context) error {
+	what, sync := "sync users with the bucket", syncUsers
+	if b.cfg.ReadOnly {
+		what, sync = "read users from the bucket", readBucketUsers
+	}
+	err := b.withBucketRetry(ctx, what, func(ctx context.Context) error {
 		var err error
-		u, err = syncUsers(ctx, b.cfg.DataDir, bucket)
+		u, err = sync(ctx, b.cfg.DataDir, bucket)
 		return err
 	})
 	return u, err
 }
 
-// syncUsers reads the local users document of dataDir, restores it from
-// bucket (nil: none) if it is missing, or pushes it there if the bucket's
-// copy differs, and returns the users. No document anywhere means no users.
+// syncUsers reads the users of dataDir as syncSecurityDoc keeps them in
+// step with bucket (nil: none). No document anywhere means no users.
 func syncUsers(ctx context.Context, dataDir string, bucket objectstore.Bucket) (*auth.Users, error) {
-	local, err := os.ReadFile(filepath.Join(dataDir, securityDir, usersFile))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("read users: %w", err)
-	}
-	if err != nil { // no local document
-		u, remote, err := readBucketUsers(ctx, bucket)
-		if err != nil || remote == nil {
-			return u, err
-		}
-		if err := writeLocalUsers(dataDir, remote); err != nil {
-			return nil, err
-		}
-		return u, nil
-	}
 	u := auth.NewUsers()
-	if err := u.UnmarshalJSON(local); err != nil {
-		return nil, &permanentError{fmt.Errorf("%s: %w", filepath.Join(dataDir, securityDir, usersFile), err)}
-	}
-	if bucket != nil {
-		remote, _, err := bucket.Get(ctx, usersKey)
-		if err != nil && !errors.Is(err, objectstore.ErrNotExist) {
-			return nil, fmt.Errorf("read %s from the bucket: %w", usersKey, err)
-		}
-		if !bytes.Equal(remote, local) {
-			if _, err := bucket.Put(ctx, usersKey, local); err != nil {
-				return nil, fmt.Errorf("write %s to the bucket: %w", usersKey, err)
-			}
-		}
+	if err := syncSecurityDoc(ctx, dataDir, bucket, usersFile, u.UnmarshalJSON); err != nil {
+		return nil, err
 	}
 	return u, nil
 }
 
-// readBucketUsers reads the bucket's users document; with no bucket or no
-// document it returns no users and a nil document.
-func readBucketUsers(ctx context.Context, bucket objectstore.Bucket) (*auth.Users, []byte, error) {
+// readBucketUsers reads only the bucket's users, for a read-only broker.
+func readBucketUsers(ctx context.Context, _ string, bucket objectstore.Bucket) (*auth.Users, error) {
 	u := auth.NewUsers()
-	if bucket == nil {
-		return u, nil, nil
-	}
-	doc, _, err := bucket.Get(ctx, usersKey)
-	if errors.Is(err, objectstore.ErrNotExist) {
-		return u, nil, nil
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("read %s from the bucket: %w", usersKey, err)
+	doc, err := readBucketSecurityDoc(ctx, bucket, usersFile)
+	if err != nil || doc == nil {
+		return u, err
 	}
 	if err := u.UnmarshalJSON(doc); err != nil {
-		return nil, nil, &permanentError{fmt.Errorf("bucket %s: %w", usersKey, err)}
+		return nil, &permanentError{fmt.Errorf("bucket %s: %w", usersKey, err)}
 	}
-	return u, doc, nil
-}
-
-func writeLocalUsers(dataDir string, doc []byte) error {
-	dir := filepath.Join(dataDir, securityDir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("write users: %w", err)
-	}
-	if err := writeFileAtomic(dir, usersFile, doc); err != nil {
-		return fmt.Errorf("write users: %w", err)
-	}
-	return nil
+	return u, nil
 }
 
 // saveUsers persists u: the local document, then the bucket's (nil: none).
@@ -130,8 +78,8 @@ func saveUsers(ctx context.Context, dataDir string, bucket objectstore.Bucket, u
 	if err != nil {
 		return fmt.Errorf("encode users: %w", err)
 	}
-	if err := writeLocalUsers(dataDir, doc); err != nil {
-		return err
+	if err := writeSecurityFile(dataDir, usersFile, doc); err != nil {
+		return fmt.Errorf("write users: %w", err)
 	}
 	if bucket != nil {
 		if _, err := bucket.Put(ctx, usersKey, doc); err != nil {
