@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"math"
-
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/auth"
@@ -22,7 +20,7 @@ func (b *Broker) handleDescribeGroups(rc *request) (reply, error) {
 	for _, id := range req.Groups {
 		g := kmsg.NewDescribeGroupsResponseGroup()
 		g.Group = id
-		g.AuthorizedOperations = math.MinInt32 // not asked for
+		g.AuthorizedOperations = notRequested
 		if !b.allowed(rc, auth.OpDescribe, auth.ResourceGroup, id) {
 			g.ErrorCode = errorCode(errGroupAuthorization)
 			resp.Groups = append(resp.Groups, g)

@@ -276,7 +276,7 @@ func TestTopicMetaInBucket(t *testing.T) {
 	if err := b.Delete(context.Background(), topicMetaKey(id)); err != nil {
 		t.Fatal(err)
 	}
-	tb = tb.restart()
+	tb.restart()
 	if again, _, err := b.Get(context.Background(), topicMetaKey(id)); err != nil || string(again) != string(body) {
 		t.Fatalf("topic.json after a restart: %q, %v", again, err)
 	}
