@@ -254,10 +254,26 @@ func Validate(b []byte) (Header, error) {
 
 // verify checks the magic and CRC of b, which holds exactly the batch h.
 func verify(h Header, b []byte) error {
+	return VerifyParts(h, b[offAttributes:])
+}
+
+// CRCStart is where in a batch the bytes its CRC covers begin: everything
+// from the attributes on.
+const CRCStart = offAttributes
+
+// VerifyParts checks the magic and CRC of batch h, whose bytes from
+// CRCStart to its end are the concatenation of parts: a batch that lies in
+// pieces of memory is checked where it lies, without joining it first. It
+// reports ErrCorrupt as ScanVerify does.
+func VerifyParts(h Header, parts ...[]byte) error {
 	if h.Magic != magicV2 {
 		return fmt.Errorf("%w: unsupported magic %d, want %d", ErrCorrupt, h.Magic, magicV2)
 	}
-	if c := crc32.Checksum(b[offAttributes:], castagnoli); c != h.CRC {
+	var c uint32
+	for _, p := range parts {
+		c = crc32.Update(c, castagnoli, p)
+	}
+	if c != h.CRC {
 		return fmt.Errorf("%w: crc is %#08x, computed %#08x", ErrCorrupt, h.CRC, c)
 	}
 	return nil

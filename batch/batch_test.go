@@ -315,3 +315,24 @@ func offsetOf(b, sub []byte) int {
 	}
 	return -1
 }
+
+func TestVerifyPartsAtEverySplit(t *testing.T) {
+	good := batchOf(t, CodecNone, testRecords(), nil)
+	h, err := ParseHeader(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := good[CRCStart:]
+	bad := with(good, func(b []byte) []byte { b[len(b)-1] ^= 1; return b })[CRCStart:]
+	for i := range len(body) + 1 {
+		if err := VerifyParts(h, body[:i], nil, body[i:]); err != nil {
+			t.Fatalf("split at %d: %v", i, err)
+		}
+		if err := VerifyParts(h, bad[:i], bad[i:]); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("flipped last byte, split at %d: %v; want ErrCorrupt", i, err)
+		}
+	}
+	if err := VerifyParts(h); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("no parts: %v; want ErrCorrupt", err)
+	}
+}

@@ -129,20 +129,49 @@ func (r *Reader) Close() error {
 	return nil
 }
 
-// Read returns the record batches of segment e, whose object lives under
-// prefix+e.Key, starting with the batch that holds offset, which e must
-// contain (otherwise ErrOutOfRange). It returns whole batches only and
-// never reads past e's last batch nor from any other object: at least one
-// batch when maxBytes > 0, even if that batch is larger (KIP-74), and then
-// more while the total stays within maxBytes. With maxBytes <= 0 it
+// Batches is the answer of a Read: whole record batches laid end to end,
+// held as Parts whose concatenation is the answer. Each part is a piece of
+// a cached block of the segment object, not a copy, and must not be
+// modified; an answer that spans blocks has a part per block.
+type Batches struct {
+	Parts [][]byte
+	// Len is the answer's size, the sum of the parts' lengths.
+	Len int
+	// Next is the offset after the answer's last batch, where the
+	// consumer's next fetch goes on; 0 for an empty answer.
+	Next int64
+}
+
+// Bytes returns the answer as one slice: its one part, or the parts
+// joined into a new slice.
+func (bs Batches) Bytes() []byte {
+	switch len(bs.Parts) {
+	case 0:
+		return nil
+	case 1:
+		return bs.Parts[0]
+	}
+	out := make([]byte, 0, bs.Len)
+	for _, p := range bs.Parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// ReadBatches returns the record batches of segment e, whose object lives
+// under prefix+e.Key, starting with the batch that holds offset, which e
+// must contain (otherwise ErrOutOfRange). It returns whole batches only
+// and never reads past e's last batch nor from any other object: at least
+// one batch when maxBytes > 0, even if that batch is larger (KIP-74), and
+// then more while the total stays within maxBytes. With maxBytes <= 0 it
 // returns nothing and reads nothing. The first batch may start below
 // offset; the client skips the records before it, as with Kafka. The next
-// fetch of a consumer goes on from the last returned batch's last offset
-// plus one, which may be e.EndOffset: the next segment's business.
+// fetch of a consumer goes on from Next, which may be e.EndOffset: the
+// next segment's business.
 //
-// The returned slice must not be modified: an answer that lies within one
-// cached block is a part of it (a copy would cost as much as the rest of
-// the read), and one that spans blocks is a copy.
+// The answer lies in the cached blocks it was read from (see Batches): a
+// fetch answer is written from there, so the record bytes are not copied
+// on their way from the bucket to the client.
 //
 // Every returned batch has passed its CRC-32C, and every batch header the
 // Read walked has checked framing: magic 2, a size within the data section,
@@ -158,25 +187,32 @@ func (r *Reader) Close() error {
 // fetches of blocks k+1 to k+max(ReadAheadBlocks, k-j+1), unless they are
 // cached or the Reader's read-aheads are at their bound. They run under ctx's values, not its
 // deadline, until Close.
-func (r *Reader) Read(ctx context.Context, prefix string, e Entry, offset int64, maxBytes int32) ([]byte, error) {
+func (r *Reader) ReadBatches(ctx context.Context, prefix string, e Entry, offset int64, maxBytes int32) (Batches, error) {
 	key := prefix + e.Key
 	if !e.Contains(offset) {
-		return nil, fmt.Errorf("%w: offset %d is not in segment [%d, %d) of %s", ErrOutOfRange, offset, e.BaseOffset, e.EndOffset, key)
+		return Batches{}, fmt.Errorf("%w: offset %d is not in segment [%d, %d) of %s", ErrOutOfRange, offset, e.BaseOffset, e.EndOffset, key)
 	}
 	if maxBytes <= 0 {
-		return nil, nil
+		return Batches{}, nil
 	}
 	out, err := r.read(ctx, key, e, offset, int64(maxBytes))
 	if err != nil {
-		return nil, fmt.Errorf("read offset %d from %s: %w", offset, key, err)
+		return Batches{}, fmt.Errorf("read offset %d from %s: %w", offset, key, err)
 	}
 	return out, nil
 }
 
-func (r *Reader) read(ctx context.Context, key string, e Entry, offset, maxBytes int64) ([]byte, error) {
+// Read is ReadBatches with the answer as one slice (Batches.Bytes), which
+// must not be modified.
+func (r *Reader) Read(ctx context.Context, prefix string, e Entry, offset int64, maxBytes int32) ([]byte, error) {
+	bs, err := r.ReadBatches(ctx, prefix, e, offset, maxBytes)
+	return bs.Bytes(), err
+}
+
+func (r *Reader) read(ctx context.Context, key string, e Entry, offset, maxBytes int64) (Batches, error) {
 	m, err := r.meta(ctx, key, e)
 	if err != nil {
-		return nil, err
+		return Batches{}, err
 	}
 	v := r.newView(ctx, key, m.footer)
 	pos, base := m.seek(offset)
@@ -184,36 +220,42 @@ func (r *Reader) read(ctx context.Context, key string, e Entry, offset, maxBytes
 	for {
 		h, err := v.header(pos, base)
 		if err != nil {
-			return nil, v.fail(err)
+			return Batches{}, v.fail(err)
 		}
 		if h.LastOffset() >= offset {
 			break
 		}
 		pos, base = pos+int64(h.Size()), h.LastOffset()+1
 	}
-	// Take whole batches from there while they fit.
+	// Take whole batches from there while they fit, and check each one's
+	// CRC where it lies.
 	start, n := pos, int64(0)
+	var body [][]byte
 	for pos < m.footer.DataLen && n < maxBytes {
 		h, err := v.header(pos, base)
 		if err != nil {
-			return nil, v.fail(err)
+			return Batches{}, v.fail(err)
 		}
 		size := int64(h.Size())
 		if n > 0 && n+size > maxBytes {
 			break
 		}
+		body, err = v.parts(body[:0], pos+batch.CRCStart, size-batch.CRCStart)
+		if err != nil {
+			return Batches{}, v.fail(err)
+		}
+		if err := batch.VerifyParts(h, body...); err != nil {
+			return Batches{}, v.fail(fmt.Errorf("%w: batch at data byte %d: %w", ErrCorrupt, pos, err))
+		}
 		n += size
 		pos, base = pos+size, h.LastOffset()+1
 	}
-	out, err := v.slice(start, n)
+	parts, err := v.parts(nil, start, n)
 	if err != nil {
-		return nil, v.fail(err)
-	}
-	if _, err := batch.ScanVerify(out, func(batch.Header, []byte) bool { return true }); err != nil {
-		return nil, v.fail(fmt.Errorf("%w: batches from data byte %d: %w", ErrCorrupt, start, err))
+		return Batches{}, v.fail(err)
 	}
 	r.readAhead(ctx, v)
-	return out, nil
+	return Batches{Parts: parts, Len: int(n), Next: base}, nil
 }
 
 // OffsetForTimestamp returns the offset and timestamp of the first record
@@ -458,6 +500,9 @@ type view struct {
 	cur  int64  // index of the block in blk, or -1
 	blk  []byte // the cached block cur; must not be modified
 	used []int64
+	// scratch holds slice's pieces, so that reading a header allocates
+	// nothing.
+	scratch [2][]byte
 }
 
 func (r *Reader) newView(ctx context.Context, key string, f Footer) *view {
@@ -503,19 +548,24 @@ func (r *Reader) loadBlock(key string, start, end int64) func(context.Context) (
 // slice returns the data bytes [p, p+n), which the caller must not modify:
 // part of a cached block, or a copy when they span blocks.
 func (v *view) slice(p, n int64) ([]byte, error) {
-	i := p / v.r.cfg.RangeBytes
-	if start, end := v.bounds(i); p+n <= end {
-		b, err := v.block(i)
-		if err != nil {
-			return nil, err
-		}
-		return b[p-start : p-start+n], nil
+	parts, err := v.parts(v.scratch[:0], p, n)
+	if err != nil {
+		return nil, err
 	}
-	return v.appendTo(make([]byte, 0, n), p, n)
+	if len(parts) == 1 {
+		return parts[0], nil
+	}
+	out := make([]byte, 0, n)
+	for _, b := range parts {
+		out = append(out, b...)
+	}
+	return out, nil
 }
 
-// appendTo appends the data bytes [p, p+n) to dst.
-func (v *view) appendTo(dst []byte, p, n int64) ([]byte, error) {
+// parts appends to dst the pieces of the cached blocks that hold the data
+// bytes [p, p+n), in order, and returns it. The pieces must not be
+// modified.
+func (v *view) parts(dst [][]byte, p, n int64) ([][]byte, error) {
 	for end := p + n; p < end; {
 		i := p / v.r.cfg.RangeBytes
 		b, err := v.block(i)
@@ -524,7 +574,7 @@ func (v *view) appendTo(dst []byte, p, n int64) ([]byte, error) {
 		}
 		start, _ := v.bounds(i)
 		k := min(int64(len(b)), end-start)
-		dst = append(dst, b[p-start:k]...)
+		dst = append(dst, b[p-start:k])
 		p = start + k
 	}
 	return dst, nil

@@ -1188,3 +1188,74 @@ func TestReaderReadsVersion1Objects(t *testing.T) {
 		}
 	}
 }
+
+func TestReaderBatchesSpanningBlocksAreNotCopied(t *testing.T) {
+	s := readerSegs(t, 12, 1, 200)[0]
+	const blockSize = 4096
+	bk := mem.New()
+	putSegs(t, bk, s)
+	r, c := newTestReader(t, bk, ReaderConfig{RangeBytes: blockSize, ReadAheadBlocks: -1})
+	ctx := context.Background()
+	bs, err := r.ReadBatches(ctx, testPrefix, s.e, 0, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(bs.Bytes(), s.data()) || bs.Len != len(s.data()) || bs.Next != s.e.EndOffset {
+		t.Fatalf("read %d bytes (Len %d, Next %d), want the %d-byte data section and Next %d", len(bs.Bytes()), bs.Len, bs.Next, len(s.data()), s.e.EndOffset)
+	}
+	blocks := (s.f.DataLen + blockSize - 1) / blockSize
+	if int64(len(bs.Parts)) != blocks {
+		t.Fatalf("answer in %d parts, want one per block: %d", len(bs.Parts), blocks)
+	}
+	key := testPrefix + s.e.Key
+	for i, part := range bs.Parts {
+		start := int64(i) * blockSize
+		block, ok := c.Get(blockKey(key, start, min(start+blockSize, s.f.DataLen)))
+		if !ok || len(part) != len(block) || &part[0] != &block[0] {
+			t.Fatalf("part %d is not the cached block at %d", i, start)
+		}
+	}
+	// Read again from the cache: no copy of the answer is made.
+	const reads = 20
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range reads {
+		if _, err := r.ReadBatches(ctx, testPrefix, s.e, 0, 1<<20); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / reads; per > uint64(bs.Len)/4 {
+		t.Errorf("a cached read of a %d-byte answer over %d blocks allocated %d bytes", bs.Len, blocks, per)
+	}
+}
+
+func TestReaderCorruptBatchAcrossBlocks(t *testing.T) {
+	s := readerSegs(t, 13, 1, 60)[0]
+	const blockSize = 4096
+	// A batch whose bytes lie in two blocks.
+	k := 0
+	for ; k < len(s.batches); k++ {
+		if p := s.batchPos(k); p/blockSize != (p+int64(len(s.batches[k]))-1)/blockSize {
+			break
+		}
+	}
+	if k == len(s.batches) {
+		t.Fatal("no batch spans two blocks")
+	}
+	pos, size := s.batchPos(k), int64(len(s.batches[k]))
+	h, _ := batch.ParseHeader(s.batches[k])
+	for _, at := range []int64{batch.HeaderSize, size - 1} { // in the first block, in the second
+		t.Run(fmt.Sprint(at), func(t *testing.T) {
+			bk := mem.New()
+			if _, err := bk.Put(context.Background(), testPrefix+s.e.Key, flip(s.obj, pos+at)); err != nil {
+				t.Fatal(err)
+			}
+			r, _ := newTestReader(t, bk, ReaderConfig{RangeBytes: blockSize, ReadAheadBlocks: -1})
+			bs, err := r.ReadBatches(context.Background(), testPrefix, s.e, h.BaseOffset, 1<<20)
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("read of a batch flipped at byte %d of %d = %d bytes, %v; want ErrCorrupt", at, size, bs.Len, err)
+			}
+		})
+	}
+}
