@@ -133,6 +133,9 @@ type Config struct {
 	// wrapBucket, when set (by tests), wraps the remote tier's bucket
 	// (under the retries), e.g. to inject faults.
 	wrapBucket func(objectstore.Bucket) objectstore.Bucket
+	// readerConfig, when set (by tests), tunes the remote tier's reader,
+	// e.g. small blocks, so that fetch answers span many of them.
+	readerConfig tiering.ReaderConfig
 	// uploadBackoff, when set (by tests), spaces the uploader's retries.
 	uploadBackoff tiering.Backoff
 	// bucketBackoff spaces the retries of bucket reads and manifest

@@ -77,6 +77,7 @@ type conn struct {
 	draining  atomic.Bool
 
 	queue      chan *inflight // reader → writer, in request order
+	frameHdr   []byte         // the writer's buffer for fetchFrame's small fields
 	fetchSlots chan struct{}  // one token per fetch read and not yet written
 	waiters    sync.WaitGroup // finish goroutines
 }
@@ -424,17 +425,16 @@ func (c *conn) writeLoop() {
 		if in.resp == nil {
 			continue
 		}
-		out := buf[:0]
-		pooled := false
-		if n := sizeHint(in.resp); n > keepWriteBuf {
-			out, pooled = getBuf(n+sizeHintSlack), true
-		}
-		out = appendResponse(out, in.corr, in.resp)
-		_, err := w.Write(out) // bufio.Writer never keeps out itself
-		if pooled {
-			putBuf(out)
+		var err error
+		if bufs, ok := c.fetchFrame(in); ok {
+			err = c.writeBuffers(w, bufs)
 		} else {
-			buf = out
+			out := buf[:0]
+			if n := sizeHint(in.resp); n > keepWriteBuf {
+				out = make([]byte, 0, n+sizeHintSlack)
+			}
+			buf = appendResponse(out, in.corr, in.resp)
+			_, err = w.Write(buf) // bufio.Writer never keeps buf itself
 		}
 		if err != nil {
 			c.abort()
@@ -444,8 +444,9 @@ func (c *conn) writeLoop() {
 			c.b.metrics.answered(in.key, in.at)
 		}
 		if in.fetch {
-			// Written (or buffered, at most writeBufSize of it): the
-			// answer's memory is the writer's buffer's now.
+			// Written (or buffered, at most writeBufSize of it, in the
+			// writer's own buffer): the answer's memory is no longer
+			// needed.
 			in.resp = nil
 			<-c.fetchSlots
 		}
@@ -453,6 +454,40 @@ func (c *conn) writeLoop() {
 			buf = nil
 		}
 	}
+}
+
+// fetchFrame encodes in's answer for writeBuffers if it is a fetch answer
+// with more record data than the writer's buffer holds: its frame as
+// buffers that reference the record data where it lies, instead of a copy
+// of it (see fetchAnswer). It reports false for any other answer, which is
+// encoded into one buffer.
+func (c *conn) fetchFrame(in *inflight) (net.Buffers, bool) {
+	a, ok := in.resp.(*fetchAnswer)
+	if !ok || a.recordBytes() < writeBufSize {
+		return nil, false
+	}
+	bufs, hdr, ok := fetchFrame(c.frameHdr, in.corr, a.FetchResponse, a.records())
+	if cap(hdr) <= keepIdleWriteBuf {
+		c.frameHdr = hdr
+	}
+	return bufs, ok
+}
+
+// writeBuffers writes bufs after what w holds. On a TCP connection it
+// flushes w and writes bufs with one vectored write (writev), so that the
+// kernel copies the record data straight from where it lies; on a TLS
+// connection, which encrypts from its own buffer anyway, it writes them
+// through w.
+func (c *conn) writeBuffers(w *bufio.Writer, bufs net.Buffers) error {
+	if _, ok := c.nc.(*net.TCPConn); !ok {
+		_, err := bufs.WriteTo(w)
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	_, err := bufs.WriteTo(c.nc)
+	return err
 }
 
 // unsupportedApiVersions is the answer to an ApiVersions request of a

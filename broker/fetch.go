@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -27,6 +28,52 @@ type fetchTarget struct {
 	offset   int64
 	maxBytes int32
 	rp       *kmsg.FetchResponseTopicPartition
+	// parts is rp's record data as it lies in memory, nil for none; see
+	// fetchAnswer.
+	parts [][]byte
+}
+
+// fetchAnswer is a Fetch response whose partitions' record data is held
+// by their targets as parts, as it was read: one slice of the local log's
+// read window, or a piece of each cached block of a remote segment. The
+// connection writes the parts where they lie (fetchFrame), so that record
+// bytes are not copied into the response on their way to the client.
+// Encoded with AppendTo, as any response, it joins the parts first.
+type fetchAnswer struct {
+	*kmsg.FetchResponse
+	targets []fetchTarget // one per partition of the response, in order
+}
+
+// records returns the parts of each partition, in the order of the
+// response's partitions.
+func (a *fetchAnswer) records() [][][]byte {
+	out := make([][][]byte, len(a.targets))
+	for i := range a.targets {
+		out[i] = a.targets[i].parts
+	}
+	return out
+}
+
+// recordBytes returns how many bytes of record data the answer holds.
+func (a *fetchAnswer) recordBytes() int {
+	n := 0
+	for i := range a.targets {
+		for _, p := range a.targets[i].parts {
+			n += len(p)
+		}
+	}
+	return n
+}
+
+// AppendTo encodes the answer with each partition's parts joined into its
+// RecordBatches.
+func (a *fetchAnswer) AppendTo(dst []byte) []byte {
+	for i := range a.targets {
+		if ft := &a.targets[i]; len(ft.parts) > 1 {
+			ft.rp.RecordBatches = slices.Concat(ft.parts...)
+		}
+	}
+	return a.FetchResponse.AppendTo(dst)
 }
 
 // handleFetch reads each requested partition from its local log. If the
@@ -41,6 +88,7 @@ type fetchTarget struct {
 func (b *Broker) handleFetch(rc *request) (reply, error) {
 	req := rc.kreq.(*kmsg.FetchRequest)
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	ans := &fetchAnswer{FetchResponse: resp}
 	if req.Version >= 7 && req.SessionEpoch > 0 {
 		resp.ErrorCode = errorCode(errFetchSessionNotFound)
 		return reply{resp: resp}, nil
@@ -52,6 +100,7 @@ func (b *Broker) handleFetch(rc *request) (reply, error) {
 	targets := fetchTargets(set, req, resp, func(name string) bool {
 		return b.allowed(rc, auth.OpRead, auth.ResourceTopic, name)
 	})
+	ans.targets = targets
 	fill := func() (nbytes int, failed bool) {
 		maxBytes := min(req.MaxBytes, maxFetchBytes)
 		b.prefetchRemote(rc.ctx, targets, maxBytes)
@@ -66,7 +115,7 @@ func (b *Broker) handleFetch(rc *request) (reply, error) {
 	nbytes, failed := fill()
 	wait := time.Duration(req.MaxWaitMillis)*time.Millisecond - time.Since(rc.at)
 	if failed || nbytes >= int(req.MinBytes) || wait <= 0 || len(targets) == 0 {
-		return reply{resp: resp}, nil
+		return reply{resp: ans}, nil
 	}
 
 	wake := make(chan struct{}, 1)
@@ -106,7 +155,7 @@ func (b *Broker) handleFetch(rc *request) (reply, error) {
 			// first read and the Watch registration is not missed.
 			if moved() {
 				if nbytes, failed := fill(); failed || nbytes >= int(req.MinBytes) {
-					return resp
+					return ans
 				}
 			}
 			select {
@@ -123,10 +172,10 @@ func (b *Broker) handleFetch(rc *request) (reply, error) {
 			case <-rc.pollCtx.Done(): // shutting down: answer with what there is
 			}
 			fill()
-			return resp
+			return ans
 		}
 	}
-	return reply{resp: resp, finish: finish}, nil
+	return reply{resp: ans, finish: finish}, nil
 }
 
 // allPresent reports whether every target's topic is still in set.
@@ -236,13 +285,14 @@ func (b *Broker) fillPartition(ctx context.Context, ft *fetchTarget, isolation i
 	rp := ft.rp
 	rp.RecordBatches = []byte{} // not null: some clients reject a null record set
 	rp.AbortedTransactions = nil
+	ft.parts = nil
 	if ft.err != nil {
 		rp.ErrorCode = errorCode(ft.err)
 		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
 		b.metrics.fetchFailed(ft.err)
 		return 0, ft.err
 	}
-	data, offs, err := b.readPartition(ctx, ft.p, ft.offset, ft.maxBytes, budget, minOne)
+	parts, n, offs, err := b.readPartition(ctx, ft.p, ft.offset, ft.maxBytes, budget, minOne)
 	rp.ErrorCode = errorCode(err)
 	// No transactions: everything below the high watermark is stable.
 	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = offs.HighWatermark, offs.HighWatermark, offs.LogStart
@@ -250,48 +300,52 @@ func (b *Broker) fillPartition(ctx context.Context, ft *fetchTarget, isolation i
 		b.metrics.fetchFailed(err)
 		return 0, err
 	}
-	b.metrics.fetchBytes.Add(float64(len(data)))
+	b.metrics.fetchBytes.Add(float64(n))
 	if isolation == 1 {
 		rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 	}
-	if len(data) > 0 {
-		rp.RecordBatches = data
+	ft.parts = parts
+	if len(parts) == 1 {
+		rp.RecordBatches = parts[0]
 	}
-	return len(data), nil
+	return n, nil
 }
 
 // readPartition answers one partition of a fetch with a single read: whole
 // batches from the one segment, remote or local, that holds offset (see
-// resolve), up to maxBytes
-// and what is left of budget (the first batch of a fetch may exceed both, so
-// a consumer always makes progress). The answer stops at the segment's end
-// and the client's next fetch goes on from there (DESIGN.md, "the one
-// rule"): nothing is stitched together from two segments.
-func (b *Broker) readPartition(ctx context.Context, p *partition, offset int64, maxBytes int32, budget *int, minOne *bool) ([]byte, locallog.Offsets, error) {
+// resolve), up to maxBytes and what is left of budget (the first batch of
+// a fetch may exceed both, so a consumer always makes progress). It
+// returns the data as the parts it lies in, and its size. The answer stops
+// at the segment's end and the client's next fetch goes on from there
+// (DESIGN.md, "the one rule"): nothing is stitched together from two
+// segments.
+func (b *Broker) readPartition(ctx context.Context, p *partition, offset int64, maxBytes int32, budget *int, minOne *bool) ([][]byte, int, locallog.Offsets, error) {
 	room := min(int(maxBytes), *budget)
 	if room < batch.HeaderSize && !*minOne {
-		return nil, p.effectiveOffsets(), nil
+		return nil, 0, p.effectiveOffsets(), nil
 	}
-	var res locallog.ReadResult
-	var err error
-	res.Data, res.Offsets, err = b.readAt(ctx, p, offset, int32(max(room, 1))) // 1: the first batch, whatever its size
-	if errors.Is(err, locallog.ErrOffsetOutOfRange) && offset > res.Offsets.HighWatermark && offset <= res.Offsets.LogEnd {
+	parts, offs, err := b.readAt(ctx, p, offset, int32(max(room, 1))) // 1: the first batch, whatever its size
+	if errors.Is(err, locallog.ErrOffsetOutOfRange) && offset > offs.HighWatermark && offset <= offs.LogEnd {
 		// Written but not yet visible (with fsync always, not yet
 		// durable): like Kafka between the high watermark and the log
 		// end, nothing to return yet, and no error.
-		return nil, res.Offsets, nil
+		return nil, 0, offs, nil
 	}
 	if err != nil {
-		return nil, res.Offsets, storageErr(err)
+		return nil, 0, offs, storageErr(err)
 	}
-	if len(res.Data) > room && !*minOne {
-		return nil, res.Offsets, nil
+	n := 0
+	for _, part := range parts {
+		n += len(part)
 	}
-	if len(res.Data) > 0 {
+	if n > room && !*minOne {
+		return nil, 0, offs, nil
+	}
+	if n > 0 {
 		*minOne = false
-		*budget -= len(res.Data)
+		*budget -= n
 	}
-	return res.Data, res.Offsets, nil
+	return parts, n, offs, nil
 }
 
 // checkLeaderEpoch checks a request's current leader epoch against the

@@ -167,17 +167,24 @@ const sizeHintSlack = 4 << 10
 // record data, so that a large fetch answer is encoded into one buffer of
 // the right size instead of one that doubles a dozen times.
 func sizeHint(resp kmsg.Response) int {
-	f, ok := resp.(*kmsg.FetchResponse)
-	if !ok {
+	var f *kmsg.FetchResponse
+	n := 64
+	switch r := resp.(type) {
+	case *kmsg.FetchResponse:
+		f = r
+		for i := range f.Topics {
+			for j := range f.Topics[i].Partitions {
+				n += len(f.Topics[i].Partitions[j].RecordBatches)
+			}
+		}
+	case *fetchAnswer:
+		// Its record data is in its parts until AppendTo joins them.
+		f, n = r.FetchResponse, n+r.recordBytes()
+	default:
 		return 0
 	}
-	n := 64
 	for i := range f.Topics {
-		t := &f.Topics[i]
-		n += len(t.Topic) + 32
-		for j := range t.Partitions {
-			n += len(t.Partitions[j].RecordBatches) + 64
-		}
+		n += len(f.Topics[i].Topic) + 32 + 64*len(f.Topics[i].Partitions)
 	}
 	return n
 }

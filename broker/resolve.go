@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/strata-io/strata/batch"
 	"github.com/strata-io/strata/locallog"
 	"github.com/strata-io/strata/tiering"
 )
@@ -115,8 +114,10 @@ func uploadLagSeconds(segs []locallog.SegmentInfo, remoteEnd int64, now time.Tim
 
 // readAt answers one partition of a fetch at offset from the one segment
 // resolve picks, with at most room bytes (at least one batch when room is
-// positive). It returns the data and the partition's effective bounds.
-func (b *Broker) readAt(ctx context.Context, p *partition, offset int64, room int32) ([]byte, locallog.Offsets, error) {
+// positive). It returns the data, as the parts it lies in (one for a local
+// read, one per cached block for a remote one; none for no data), and the
+// partition's effective bounds.
+func (b *Broker) readAt(ctx context.Context, p *partition, offset int64, room int32) ([][]byte, locallog.Offsets, error) {
 	for attempt := 0; ; attempt++ {
 		r, err := b.resolve(ctx, p, offset)
 		o := p.log.Offsets()
@@ -128,14 +129,14 @@ func (b *Broker) readAt(ctx context.Context, p *partition, offset int64, room in
 			return nil, o, err
 		}
 		if r.tier == tierRemote {
-			data, err := b.tiers.reader.Read(ctx, p.tier.prefix, r.entry, offset, room)
+			bs, err := b.tiers.reader.ReadBatches(ctx, p.tier.prefix, r.entry, offset, room)
 			if err != nil {
 				err = fmt.Errorf("%w: read offset %d of %s%s: %w", errRemoteStorage, offset, p.tier.prefix, r.entry.Key, err)
 				b.logger.Warn("remote read", "topic", p.topic, "partition", p.index, "offset", offset, "err", err)
 				return nil, o, err
 			}
-			b.readAheadNext(ctx, p, r.entry, data, room)
-			return data, o, nil
+			b.readAheadNext(ctx, p, r.entry, bs.Next, room)
+			return bs.Parts, o, nil
 		}
 		if b.afterResolve != nil {
 			b.afterResolve(p, offset, r)
@@ -147,21 +148,21 @@ func (b *Broker) readAt(ctx context.Context, p *partition, offset int64, room in
 			// the offset's home is now the remote tier.
 			continue
 		}
-		return res.Data, res.Offsets, err
+		if len(res.Data) == 0 {
+			return nil, res.Offsets, err
+		}
+		return [][]byte{res.Data}, res.Offsets, err
 	}
 }
 
 // readAheadNext starts, in the background, the reads of the next segment
-// of p when data, an answer from remote segment e, reaches e's end: a
-// consumer catching up asks for that segment next. The Reader's own
-// read-ahead covers the rest of e. This only warms the cache; the next
-// fetch is resolved and answered as any other.
-func (b *Broker) readAheadNext(ctx context.Context, p *partition, e tiering.Entry, data []byte, room int32) {
-	next := int64(-1)
-	if _, err := batch.Scan(data, func(h batch.Header, _ []byte) bool {
-		next = h.LastOffset() + 1
-		return true
-	}); err != nil || next != e.EndOffset {
+// of p when an answer from remote segment e reaches e's end, that is when
+// next, the offset after the answer, is e's end offset: a consumer
+// catching up asks for that segment next. The Reader's own read-ahead
+// covers the rest of e. This only warms the cache; the next fetch is
+// resolved and answered as any other.
+func (b *Broker) readAheadNext(ctx context.Context, p *partition, e tiering.Entry, next int64, room int32) {
+	if next != e.EndOffset {
 		return
 	}
 	r, err := b.resolve(ctx, p, next)

@@ -65,7 +65,7 @@ func openTiers(ctx context.Context, cfg *Config, obs objectstore.Observer) (*tie
 	return &tiers{
 		bucket:   bucket,
 		cache:    c,
-		reader:   tiering.NewReader(bucket, c, tiering.ReaderConfig{}),
+		reader:   tiering.NewReader(bucket, c, cfg.readerConfig),
 		uploader: tiering.NewUploader(bucket, tiering.UploaderConfig{Logger: cfg.Logger, Failpoint: cfg.UploadFailpoint, Backoff: cfg.uploadBackoff}),
 	}, nil
 }
