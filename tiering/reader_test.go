@@ -461,11 +461,12 @@ func TestReaderConcurrentReadersOfOneBlockMakeOneGet(t *testing.T) {
 			t.Errorf("the block was fetched %d times, want 1", n)
 		}
 		key := testPrefix + s.e.Key
-		if n := bk.count(rangeReq{key, s.e.SizeBytes - MaxFooterSize, MaxFooterSize}); n != 1 {
-			t.Errorf("the footer was fetched %d times, want 1", n)
+		tail := min(s.e.SizeBytes, tailGuess(s.e.SizeBytes))
+		if n := bk.count(rangeReq{key, s.e.SizeBytes - tail, tail}); n != 1 {
+			t.Errorf("the tail (footer and index) was fetched %d times, want 1", n)
 		}
-		if off, n := s.f.IndexRange(); bk.count(rangeReq{key, off, n}) != 1 {
-			t.Errorf("the index was fetched %d times, want 1", bk.count(rangeReq{key, off, n}))
+		if off, n := s.f.IndexRange(); bk.count(rangeReq{key, off, n}) != 0 {
+			t.Errorf("the index was fetched %d times on its own, want 0: it came with the footer", bk.count(rangeReq{key, off, n}))
 		}
 	})
 }
@@ -577,7 +578,7 @@ func TestReaderPrefetch(t *testing.T) {
 		}
 		synctest.Wait()
 		before := bk.total(testPrefix + s.e.Key)
-		if before < 3 { // footer, index and at least one block
+		if before < 2 { // the tail (footer and index) and at least one block
 			t.Fatalf("prefetch made %d gets", before)
 		}
 		if _, err := r.Read(ctx, testPrefix, s.e, off, int32(blockSize)); err != nil {
@@ -597,7 +598,7 @@ func TestReaderPrefetch(t *testing.T) {
 		r.PrefetchAsync(ctx, testPrefix, s.e, s.e.BaseOffset, int32(blockSize))
 		synctest.Wait()
 		before = bk.total(testPrefix + s.e.Key)
-		if got := bk.dataGets(s, blockSize); got[0] != 1 || before != 3+got[1] {
+		if got := bk.dataGets(s, blockSize); got[0] != 1 || before != 2+got[1] {
 			t.Fatalf("after PrefetchAsync: %d gets, per block %v", before, got)
 		}
 		if _, err := r.Read(ctx, testPrefix, s.e, s.e.BaseOffset, int32(blockSize/2)); err != nil {
@@ -970,9 +971,9 @@ func TestReaderWithoutDecodedIndexes(t *testing.T) {
 		}
 	}
 	for _, s := range segs {
-		// The footer, the index and one block, each fetched once.
-		if n := bk.total(testPrefix + s.e.Key); n != 3 {
-			t.Errorf("%d gets of %s, want 3", n, s.e.Key)
+		// The tail (footer and index) and one block, each fetched once.
+		if n := bk.total(testPrefix + s.e.Key); n != 2 {
+			t.Errorf("%d gets of %s, want 2", n, s.e.Key)
 		}
 	}
 }
@@ -1257,5 +1258,34 @@ func TestReaderCorruptBatchAcrossBlocks(t *testing.T) {
 				t.Fatalf("read of a batch flipped at byte %d of %d = %d bytes, %v; want ErrCorrupt", at, size, bs.Len, err)
 			}
 		})
+	}
+}
+
+// The first read of a segment gets its footer and index with one get of
+// the object's tail; an index larger than that guess takes a get of its
+// own, and reads are as good.
+func TestReaderIndexBeyondTheTailGuess(t *testing.T) {
+	// An index entry per batch, 20 bytes each: over 80 KiB of index in an
+	// object of about 300 KiB, more than its tail guess.
+	s := buildReaderSeg(t, rand.New(rand.NewPCG(18, 1)), 0, 4200, 10, 1)
+	if tail := tailGuess(s.e.SizeBytes); int64(s.f.IndexLen) <= tail || s.e.SizeBytes <= tail {
+		t.Fatalf("index of %d bytes and object of %d fit the tail guess of %d", s.f.IndexLen, s.e.SizeBytes, tail)
+	}
+	bk := newRangeCounter(mem.New())
+	putSegs(t, bk, s)
+	r, _ := newTestReader(t, bk, ReaderConfig{ReadAheadBlocks: -1})
+	ctx := context.Background()
+	for _, k := range []int{0, 1234, len(s.batches) - 1} {
+		h, _ := batch.ParseHeader(s.batches[k])
+		out, err := r.Read(ctx, testPrefix, s.e, h.BaseOffset, 1)
+		if err != nil || !bytes.Equal(out, s.batches[k]) {
+			t.Fatalf("read of batch %d = %d bytes, %v", k, len(out), err)
+		}
+	}
+	key := testPrefix + s.e.Key
+	tail := tailGuess(s.e.SizeBytes)
+	off, n := s.f.IndexRange()
+	if a, b := bk.count(rangeReq{key, s.e.SizeBytes - tail, tail}), bk.count(rangeReq{key, off, n}); a != 1 || b != 1 {
+		t.Errorf("tail fetched %d times, index %d times; want once each", a, b)
 	}
 }
