@@ -49,8 +49,8 @@ func runHistory(b *testing.B, mc *miniotest.Server, bin, prefix string) {
 	bucketURL := mc.BucketURL("s3", mc.Bucket, prefix)
 
 	br, stop := openCatchUpBroker(ctx, b, b.TempDir(), bucketURL)
-	createCatchUpTopic(ctx, b, br.Addr(), "0")
-	produceCatchUp(ctx, b, br.Addr())
+	createCatchUpTopic(ctx, b, br.Addr(), catchUpTopic, "0")
+	produceCatchUp(ctx, b, br.Addr(), catchUpTopic)
 	for !allRemote(br.Partitions()) {
 		if ctx.Err() != nil {
 			b.Fatalf("not everything uploaded: %v", tierStates(br.Partitions()))
