@@ -426,7 +426,7 @@ func (c *conn) writeLoop() {
 			continue
 		}
 		var err error
-		if bufs, ok := c.fetchFrame(in); ok {
+		if bufs, ok := c.fetchBuffers(in); ok {
 			err = c.writeBuffers(w, bufs)
 		} else {
 			out := buf[:0]
@@ -456,12 +456,12 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// fetchFrame encodes in's answer for writeBuffers if it is a fetch answer
+// fetchBuffers encodes in's answer for writeBuffers if it is a fetch answer
 // with more record data than the writer's buffer holds: its frame as
 // buffers that reference the record data where it lies, instead of a copy
-// of it (see fetchAnswer). It reports false for any other answer, which is
-// encoded into one buffer.
-func (c *conn) fetchFrame(in *inflight) (net.Buffers, bool) {
+// of it (see fetchAnswer and fetchFrame). It reports false for any other
+// answer, which is encoded into one buffer.
+func (c *conn) fetchBuffers(in *inflight) (net.Buffers, bool) {
 	a, ok := in.resp.(*fetchAnswer)
 	if !ok || a.recordBytes() < writeBufSize {
 		return nil, false

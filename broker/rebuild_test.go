@@ -88,13 +88,8 @@ func listOffsetsOf(t *testing.T, c *rawConn, topic string, p int32, ts int64) in
 // from offset 0; exactly the records that were only local are gone; and
 // new records continue at the old remote end.
 func TestRebuildFromBucketAfterWipe(t *testing.T) {
-	bucket := fileBucketURL(t)
 	dataDir := t.TempDir()
-	opts := func(cfg *Config) {
-		cfg.Bucket = bucket
-		cfg.DataDir = dataDir
-		cfg.RetentionCheckInterval = 20 * time.Millisecond
-	}
+	opts := rebuildOpts(t, dataDir)
 	tb := startBroker(t, opts)
 	ctx := testContext(t)
 	adm := tb.admin()
@@ -294,13 +289,8 @@ func slicesKeys[V any](m map[string]V) []string {
 
 // Rebuilding retries bucket errors, also past the bucket's own retries.
 func TestRebuildFromBucketRetriesBucketErrors(t *testing.T) {
-	bucket := fileBucketURL(t)
 	dataDir := t.TempDir()
-	opts := func(cfg *Config) {
-		cfg.Bucket = bucket
-		cfg.DataDir = dataDir
-		cfg.RetentionCheckInterval = 20 * time.Millisecond
-	}
+	opts := rebuildOpts(t, dataDir)
 	tb := startBroker(t, opts)
 	tb.createTopic("r", 1, tieredConfigs())
 	if err := produceTimed(testContext(t), tb.producer(), "r", 0, 300); err != nil {
@@ -410,13 +400,8 @@ func TestRebuildFromBucketKeepsProducerState(t *testing.T) {
 }
 
 func testRebuildKeepsProducerState(t *testing.T, corrupt bool) {
-	bucket := fileBucketURL(t)
 	dataDir := t.TempDir()
-	opts := func(cfg *Config) {
-		cfg.Bucket = bucket
-		cfg.DataDir = dataDir
-		cfg.RetentionCheckInterval = 20 * time.Millisecond
-	}
+	opts := rebuildOpts(t, dataDir)
 	tb := startBroker(t, opts)
 	tb.createTopic("idem", 1, tieredConfigs())
 	rc := dialRaw(t, tb.Addr())
@@ -528,5 +513,17 @@ func testRebuildKeepsProducerState(t *testing.T, corrupt bool) {
 	}
 	if got := hw(); got != end+2 {
 		t.Fatalf("after retries: high watermark %d, want %d", got, end+2)
+	}
+}
+
+// rebuildOpts configures brokers on dataDir and one file bucket, the same
+// for every broker of a test, so that a restart (or a wiped dataDir) finds
+// the bucket again.
+func rebuildOpts(t *testing.T, dataDir string) func(*Config) {
+	bucket := fileBucketURL(t)
+	return func(cfg *Config) {
+		cfg.Bucket = bucket
+		cfg.DataDir = dataDir
+		cfg.RetentionCheckInterval = 20 * time.Millisecond
 	}
 }

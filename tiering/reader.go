@@ -33,20 +33,20 @@ type ReaderConfig struct {
 	// cached as one entry, so consumers at nearby offsets share blocks.
 	RangeBytes int64
 	// ReadAheadBlocks is the least number of blocks after the last one a
-	// Read used that are fetched in the background, for the consumer's next
-	// Read (default DefaultReadAheadBlocks; negative turns read-ahead off).
-	// A Read that used more blocks reads as many ahead: the consumer's next
-	// fetch is likely as large. Read-ahead stays within the segment the Read
+	// read used that are fetched in the background, for the consumer's next
+	// read (default DefaultReadAheadBlocks; negative turns read-ahead off).
+	// A read that used more blocks reads as many ahead: the consumer's next
+	// fetch is likely as large. Read-ahead stays within the segment the read
 	// served.
 	ReadAheadBlocks int
 	// ReadAheadInFlight bounds the read-ahead fetches a Reader runs at once
 	// (default DefaultReadAheadInFlight). A read-ahead that finds the bound
-	// reached is skipped, not queued: the consumer's own Read fetches the
+	// reached is skipped, not queued: the consumer's own read fetches the
 	// block if it needs it.
 	ReadAheadInFlight int
 	// DecodedIndexBytes bounds the segment indexes a Reader keeps decoded,
 	// counted by their encoded size (default DefaultDecodedIndexBytes;
-	// negative keeps none, so every Read decodes the index it needs from
+	// negative keeps none, so every read decodes the index it needs from
 	// the cache). The encoded indexes themselves live in the cache.
 	DecodedIndexBytes int64
 }
@@ -129,7 +129,7 @@ func (r *Reader) Close() error {
 	return nil
 }
 
-// Batches is the answer of a Read: whole record batches laid end to end,
+// Batches is the answer of ReadBatches: whole record batches laid end to end,
 // held as Parts whose concatenation is the answer. Each part is a piece of
 // a cached block of the segment object, not a copy, and must not be
 // modified; an answer that spans blocks has a part per block.
@@ -140,22 +140,6 @@ type Batches struct {
 	// Next is the offset after the answer's last batch, where the
 	// consumer's next fetch goes on; 0 for an empty answer.
 	Next int64
-}
-
-// Bytes returns the answer as one slice: its one part, or the parts
-// joined into a new slice.
-func (bs Batches) Bytes() []byte {
-	switch len(bs.Parts) {
-	case 0:
-		return nil
-	case 1:
-		return bs.Parts[0]
-	}
-	out := make([]byte, 0, bs.Len)
-	for _, p := range bs.Parts {
-		out = append(out, p...)
-	}
-	return out
 }
 
 // ReadBatches returns the record batches of segment e, whose object lives
@@ -174,16 +158,16 @@ func (bs Batches) Bytes() []byte {
 // on their way from the bucket to the client.
 //
 // Every returned batch has passed its CRC-32C, and every batch header the
-// Read walked has checked framing: magic 2, a size within the data section,
+// read walked has checked framing: magic 2, a size within the data section,
 // and offsets that run contiguously from where the index says and stay
 // within [e.BaseOffset, e.EndOffset). A failure wraps ErrCorrupt, nothing
-// is served, and the data blocks the Read used are dropped from the cache,
+// is served, and the data blocks the read used are dropped from the cache,
 // so a retry fetches them anew. A footer or index that is corrupt, or that
 // disagrees with e, wraps ErrCorrupt and is not cached; an object the
 // bucket does not have wraps ErrMissingObject. Other errors are the
 // bucket's, the cache's or ctx's.
 //
-// A Read that used data blocks j to k of the object starts background
+// A read that used data blocks j to k of the object starts background
 // fetches of blocks k+1 to k+max(ReadAheadBlocks, k-j+1), unless they are
 // cached or the Reader's read-aheads are at their bound. They run under ctx's values, not its
 // deadline, until Close.
@@ -200,13 +184,6 @@ func (r *Reader) ReadBatches(ctx context.Context, prefix string, e Entry, offset
 		return Batches{}, fmt.Errorf("read offset %d from %s: %w", offset, key, err)
 	}
 	return out, nil
-}
-
-// Read is ReadBatches with the answer as one slice (Batches.Bytes), which
-// must not be modified.
-func (r *Reader) Read(ctx context.Context, prefix string, e Entry, offset int64, maxBytes int32) ([]byte, error) {
-	bs, err := r.ReadBatches(ctx, prefix, e, offset, maxBytes)
-	return bs.Bytes(), err
 }
 
 func (r *Reader) read(ctx context.Context, key string, e Entry, offset, maxBytes int64) (Batches, error) {
@@ -264,7 +241,7 @@ func (r *Reader) read(ctx context.Context, key string, e Entry, offset, maxBytes
 // their max timestamp, and decodes the records of the first batch that may
 // hold one (after checking its CRC). The offset may lie below the
 // partition's logStart if e straddles it; the caller clamps. Errors are as
-// for Read; it starts no read-ahead.
+// for ReadBatches; it starts no read-ahead.
 func (r *Reader) OffsetForTimestamp(ctx context.Context, prefix string, e Entry, ts int64) (offset, timestamp int64, err error) {
 	key := prefix + e.Key
 	offset, timestamp, err = r.offsetForTimestamp(ctx, key, e, ts)
@@ -327,7 +304,7 @@ const snapshotGuessBytes = 64 << 10
 // MaxFooterSize+64 KiB bytes with one ranged get, and a snapshot that does
 // not fit there with a second one; it bypasses the cache, since a snapshot
 // is read once, when a partition is restored from the bucket. Errors are
-// as Read's: ErrCorrupt for a footer that is corrupt or disagrees with e
+// as ReadBatches': ErrCorrupt for a footer that is corrupt or disagrees with e
 // or a snapshot whose length or CRC is wrong, ErrMissingObject, or the
 // bucket's or ctx's.
 func (r *Reader) ProducerSnapshot(ctx context.Context, prefix string, e Entry) ([]byte, error) {
@@ -656,7 +633,7 @@ func (v *view) fail(err error) error {
 }
 
 // readAhead starts background fetches of the blocks after the last one v
-// used: ReaderConfig.ReadAheadBlocks of them, or as many as the Read used
+// used: ReaderConfig.ReadAheadBlocks of them, or as many as the read used
 // if that is more, so that a consumer whose fetches span several blocks
 // finds its next fetch in the cache.
 func (r *Reader) readAhead(ctx context.Context, v *view) {
@@ -671,10 +648,10 @@ func (r *Reader) readAhead(ctx context.Context, v *view) {
 	r.warm(ctx, v.key, v.f, last+1, last+n)
 }
 
-// Prefetch starts what a Read with the same arguments needs, without
+// Prefetch starts what a ReadBatches with the same arguments needs, without
 // waiting for the data: it loads e's footer and index (waiting for those)
-// and starts background fetches of the data blocks that the Read's first
-// maxBytes from offset lie in, as read-aheads do. A caller that will Read
+// and starts background fetches of the data blocks that the read's first
+// maxBytes from offset lie in, as read-aheads do. A caller that will read
 // several segments runs their Prefetches first, so that their round trips
 // to the bucket overlap; the Reads then join the fetches in flight. It
 // serves nothing and reports only failures to load the footer or index.
@@ -722,7 +699,7 @@ func (r *Reader) warm(ctx context.Context, key string, f Footer, first, last int
 func (r *Reader) startReadAhead(ctx context.Context, bk string, load func(context.Context) ([]byte, error)) bool {
 	return r.goAhead(ctx, bk, func(actx context.Context) {
 		// The error is dropped: a read-ahead only warms the cache, and the
-		// consumer's own Read of the block reports any failure.
+		// consumer's own read of the block reports any failure.
 		_, _ = r.c.GetOrLoad(actx, bk, load)
 	})
 }
@@ -741,7 +718,7 @@ func (r *Reader) PrefetchAsync(ctx context.Context, prefix string, e Entry, offs
 // goAhead runs fn in a read-ahead goroutine under id unless one runs under
 // id already. It reports false if the Reader is closed or at its bound of
 // read-aheads. fn's context keeps ctx's values but not its deadline: the
-// read-ahead outlives the Read that asked for it. Close cancels it.
+// read-ahead outlives the read that asked for it. Close cancels it.
 func (r *Reader) goAhead(ctx context.Context, id string, fn func(context.Context)) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -260,6 +260,21 @@ func splitBatches(t testing.TB, b []byte) []batch.Header {
 	return hs
 }
 
+// Read is ReadBatches with the answer as one slice: the one part itself
+// (not a copy), or the parts joined.
+func (r *Reader) Read(ctx context.Context, prefix string, e Entry, offset int64, maxBytes int32) ([]byte, error) {
+	bs, err := r.ReadBatches(ctx, prefix, e, offset, maxBytes)
+	return bs.Bytes(), err
+}
+
+// Bytes returns the answer as one slice: its one part, or the parts joined.
+func (bs Batches) Bytes() []byte {
+	if len(bs.Parts) == 1 {
+		return bs.Parts[0]
+	}
+	return slices.Concat(bs.Parts...)
+}
+
 func newTestReader(t testing.TB, b objectstore.Bucket, cfg ReaderConfig) (*Reader, *cache.Cache) {
 	t.Helper()
 	c := cache.New(64 << 20)

@@ -138,13 +138,7 @@ func (f Footer) VerifyData(data []byte) error {
 // VerifyIndex checks that idx is the object's whole index section: its
 // length and CRC. It returns an error wrapping ErrCorrupt otherwise.
 func (f Footer) VerifyIndex(idx []byte) error {
-	if int64(len(idx)) != int64(f.IndexLen) {
-		return fmt.Errorf("%w: segment %d: index is %d bytes, footer says %d", ErrCorrupt, f.BaseOffset, len(idx), f.IndexLen)
-	}
-	if c := crc32.Checksum(idx, castagnoli); c != f.IndexCRC {
-		return fmt.Errorf("%w: segment %d: index crc %08x, footer says %08x", ErrCorrupt, f.BaseOffset, c, f.IndexCRC)
-	}
-	return nil
+	return f.verifySection("index", idx, f.IndexLen, f.IndexCRC)
 }
 
 // VerifySnapshot checks that snap is the object's whole producer snapshot
@@ -152,11 +146,17 @@ func (f Footer) VerifyIndex(idx []byte) error {
 // error wrapping ErrCorrupt otherwise. The snapshot's contents are the
 // local tier's; tiering does not parse them.
 func (f Footer) VerifySnapshot(snap []byte) error {
-	if int64(len(snap)) != int64(f.SnapshotLen) {
-		return fmt.Errorf("%w: segment %d: producer snapshot is %d bytes, footer says %d", ErrCorrupt, f.BaseOffset, len(snap), f.SnapshotLen)
+	return f.verifySection("producer snapshot", snap, f.SnapshotLen, f.SnapshotCRC)
+}
+
+// verifySection checks that b, the object's section called name, has the
+// length and CRC the footer gives for it.
+func (f Footer) verifySection(name string, b []byte, wantLen int32, wantCRC uint32) error {
+	if int64(len(b)) != int64(wantLen) {
+		return fmt.Errorf("%w: segment %d: %s is %d bytes, footer says %d", ErrCorrupt, f.BaseOffset, name, len(b), wantLen)
 	}
-	if c := crc32.Checksum(snap, castagnoli); c != f.SnapshotCRC {
-		return fmt.Errorf("%w: segment %d: producer snapshot crc %08x, footer says %08x", ErrCorrupt, f.BaseOffset, c, f.SnapshotCRC)
+	if c := crc32.Checksum(b, castagnoli); c != wantCRC {
+		return fmt.Errorf("%w: segment %d: %s crc %08x, footer says %08x", ErrCorrupt, f.BaseOffset, name, c, wantCRC)
 	}
 	return nil
 }
